@@ -1,0 +1,116 @@
+"""Input checks and conversion, run in plain numpy before anything reaches JAX.
+
+Every check raises ``ValueError`` or ``TypeError`` naming the argument, the
+problem (with the first offending index or value) and what is allowed.
+
+Examples
+--------
+>>> import numpy as np
+>>> X, names = as_design(np.ones((3, 2)))
+>>> names
+['x0', 'x1']
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import pandas as pd
+
+
+def _first_bad(mask: np.ndarray) -> tuple:
+    index = np.argwhere(mask)[0]
+    return tuple(int(i) for i in index)
+
+
+def _check_finite(values: np.ndarray, argument: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = _first_bad(bad)
+        at = f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
+        raise ValueError(
+            f"{argument} has a non-finite value ({values[where]!r}) at {at}; "
+            f"{int(bad.sum())} in all. Remove or impute NaN/inf before fitting."
+        )
+
+
+def as_design(X, argument: str = "X", n_features: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """Check a design matrix and return it as float64 with its column names.
+
+    Parameters
+    ----------
+    X : array-like or pandas.DataFrame, shape (n, p)
+    argument : str
+        Name used in error messages.
+    n_features : int, optional
+        Required number of columns (prediction on a fitted model).
+    """
+    if isinstance(X, pd.DataFrame):
+        non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if non_numeric:
+            raise TypeError(
+                f"{argument} has non-numeric column {non_numeric[0]!r} (dtype {X[non_numeric[0]].dtype}); "
+                "encode it first, e.g. pandas.get_dummies(X, drop_first=True, dtype=float)"
+            )
+        names = [str(c) for c in X.columns]
+        values = X.to_numpy(dtype=np.float64)
+    else:
+        if isinstance(X, str | bytes) or X is None:
+            raise TypeError(f"{argument} must be a 2-D numeric array or DataFrame, got {type(X).__name__}")
+        try:
+            values = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"{argument} must be a 2-D numeric array or DataFrame; it could not be converted to float ({err})"
+            ) from None
+        names = None
+    if values.ndim != 2:
+        raise ValueError(
+            f"{argument} must be 2-D (rows x features), got {values.ndim}-D with shape {values.shape}; "
+            "for one feature use X.reshape(-1, 1)"
+        )
+    if values.shape[0] == 0:
+        raise ValueError(f"{argument} is empty (0 rows); at least one observation is needed")
+    if n_features is not None and values.shape[1] != n_features:
+        raise ValueError(f"{argument} has {values.shape[1]} columns but the model was fitted with {n_features}")
+    _check_finite(values, argument)
+    if names is None:
+        names = [f"x{j}" for j in range(values.shape[1])]
+    return values, names
+
+
+def as_vector(values, n: int, argument: str, allow_none: bool = False) -> np.ndarray | None:
+    """Check a per-observation vector (``y``, ``offset``, ``trials``): 1-D, numeric, finite, length ``n``."""
+    if values is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{argument} is required")
+    if isinstance(values, pd.DataFrame):
+        if values.shape[1] != 1:
+            raise ValueError(f"{argument} must be 1-D, got a DataFrame with {values.shape[1]} columns")
+        values = values.iloc[:, 0]
+    if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
+        raise TypeError(
+            f"{argument} must be numeric, got dtype {values.dtype}; encode labels as integers 0..K-1"
+        )
+    if isinstance(values, numbers.Number):
+        values = np.full(n, float(values))
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{argument} must be a numeric 1-D array; it could not be converted to float") from None
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(f"{argument} must be 1-D with one value per row, got shape {array.shape}")
+    if array.shape[0] != n:
+        raise ValueError(f"{argument} has length {array.shape[0]} but X has {n} rows; they must match")
+    _check_finite(array, argument)
+    return array
+
+
+def first_violation(mask: np.ndarray, values: np.ndarray) -> str:
+    """Describe the first entry where ``mask`` is True: ``'index 3 (value 2.0)'``."""
+    i = int(np.argmax(mask))
+    return f"index {i} (value {values[i]:g}); {int(mask.sum())} in all"

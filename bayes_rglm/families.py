@@ -1,0 +1,523 @@
+"""Exponential-family (and censored) likelihoods for the output layer.
+
+A :class:`Family` is a likelihood of ``y`` given the output linear predictor
+``eta`` (shape ``(n, columns)``), a :class:`~bayes_rglm.links.Link` and the
+family's nuisance parameters, plus its canonical and allowed links, default
+priors for the nuisance parameters, and a check of ``y`` run before any
+tracing.  Families are built by small factories (``Gaussian(...)``,
+``Ordinal(...)``); the registry :data:`FAMILIES` maps names to factories.
+
+Examples
+--------
+>>> import numpyro.distributions as dist
+>>> from bayes_rglm import families
+>>> fam = families.Gaussian(sigma_prior=dist.HalfCauchy(2.5))
+>>> fam.canonical_link, [n.name for n in fam.nuisance]
+('identity', ['sigma'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from jax.scipy.special import gammaln
+from numpyro.distributions import constraints
+
+from .data import first_violation
+from .likelihoods import (
+    categorical_logits,
+    ordinal_log_probs,
+    tobit_log_likelihood,
+    tobit_mean,
+)
+from .links import Link, get_link
+
+
+class DataSummary(NamedTuple):
+    """What a family learns from ``y`` before fitting: class count, location and scale."""
+
+    n_classes: int
+    y_mean: float
+    y_scale: float
+    class_freq: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """A family parameter other than the linear predictor (``sigma``, ``concentration``, ``cutpoints``).
+
+    ``prior`` is the user's numpyro distribution or ``None`` for the default,
+    which :attr:`default_prior` builds from the data summary.
+    """
+
+    name: str
+    constraint: constraints.Constraint
+    default_prior: Callable[[DataSummary], dist.Distribution]
+    initial: Callable[[DataSummary, Link], np.ndarray]
+    prior: dist.Distribution | None = None
+
+    def shape(self, summary: DataSummary) -> tuple[int, ...]:
+        return (summary.n_classes - 1,) if self.name == "cutpoints" else ()
+
+    def prior_for(self, summary: DataSummary) -> dist.Distribution:
+        return self.prior if self.prior is not None else self.default_prior(summary)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A likelihood for the output layer.
+
+    ``log_likelihood(eta, y, link, nuisance, trials)`` returns the pointwise
+    log-likelihood, shape ``(n,)``; ``mean`` returns ``E[y | eta]``;
+    ``sample`` draws ``y``; ``proba`` gives class probabilities ``(n, K)``
+    for families with classes; ``validate(y, trials, fitting=True)`` checks ``y`` (and ``trials``)
+    and returns a :class:`DataSummary`; ``fitting=False`` checks only the
+    support (new data may lack some classes).
+    """
+
+    name: str
+    canonical_link: str
+    allowed_links: tuple[str, ...]
+    log_likelihood: Callable
+    mean: Callable
+    sample: Callable
+    validate: Callable[..., DataSummary]
+    nuisance: tuple[Nuisance, ...] = ()
+    proba: Callable | None = None
+    has_output_bias: bool = True
+    uses_trials: bool = False
+    description: str = ""
+
+    def output_columns(self, summary: DataSummary) -> int:
+        """Columns of the output layer: K-1 for categorical, 1 otherwise."""
+        return summary.n_classes - 1 if self.name == "categorical" else 1
+
+    @property
+    def has_classes(self) -> bool:
+        return self.proba is not None
+
+    def check_link(self, link: Link) -> Link:
+        if link.name not in self.allowed_links:
+            raise ValueError(
+                f"link={link.name!r} is not allowed for family {self.name!r}; "
+                f"allowed links: {', '.join(self.allowed_links)}"
+            )
+        return link
+
+
+# --- checks of y ---------------------------------------------------------------------------------
+
+
+def _summary(y: np.ndarray, n_classes: int = 1) -> DataSummary:
+    scale = float(np.std(y)) if y.size > 1 and np.std(y) > 0 else 1.0
+    return DataSummary(n_classes, float(np.mean(y)), scale)
+
+
+def _check_integers(y, family, argument="y", lower=0.0):
+    bad = (y < lower) | (y != np.round(y))
+    if bad.any():
+        raise ValueError(
+            f"{argument} must be integers >= {lower:g} for family {family!r}; first violation at "
+            f"{first_violation(bad, y)}"
+        )
+
+
+def _validate_real(name):
+    return lambda y, trials, fitting=True: _summary(y)
+
+
+def _validate_positive(name):
+    def validate(y, trials, fitting=True):
+        bad = y <= 0
+        if bad.any():
+            raise ValueError(f"y must be > 0 for family {name!r}; first violation at {first_violation(bad, y)}")
+        return _summary(y)
+
+    return validate
+
+
+def _validate_counts(name):
+    def validate(y, trials, fitting=True):
+        _check_integers(y, name)
+        return _summary(y)
+
+    return validate
+
+
+def _validate_bernoulli(y, trials, fitting=True):
+    bad = (y != 0) & (y != 1)
+    if bad.any():
+        raise ValueError(f"y must be 0 or 1 for family 'bernoulli'; first violation at {first_violation(bad, y)}")
+    if fitting and np.all(y == y[0]):
+        raise ValueError(f"y has a single class ({y[0]:g}) for family 'bernoulli'; both 0 and 1 must occur")
+    return DataSummary(2, float(y.mean()), 1.0, (1 - float(y.mean()), float(y.mean())))
+
+
+def _validate_binomial(y, trials, fitting=True):
+    if trials is None:
+        raise ValueError("trials is required for family 'binomial': pass trials= (number of trials per row)")
+    _check_integers(trials, "binomial", argument="trials")
+    _check_integers(y, "binomial")
+    bad = y > trials
+    if bad.any():
+        raise ValueError(
+            f"y (successes) exceeds trials for family 'binomial' at {first_violation(bad, y)}; need 0 <= y <= trials"
+        )
+    p = float(y.sum() / max(trials.sum(), 1.0))
+    return DataSummary(2, p, 1.0, (1 - p, p))
+
+
+def _validate_labels(name):
+    def validate(y, trials, fitting=True):
+        _check_integers(y, name)
+        n_classes = int(y.max()) + 1
+        counts = np.bincount(y.astype(int), minlength=n_classes)
+        if not fitting:
+            return DataSummary(n_classes, float(y.mean()), 1.0)
+        if n_classes < 2:
+            raise ValueError(f"y has a single class (0) for family {name!r}; at least two classes must occur")
+        missing = np.flatnonzero(counts == 0)
+        if missing.size:
+            raise ValueError(
+                f"y has no observation of class {int(missing[0])} for family {name!r}; labels must be "
+                f"integers 0..K-1 with every class present (here K = {n_classes})"
+            )
+        return DataSummary(n_classes, float(y.mean()), 1.0, tuple(counts / counts.sum()))
+
+    return validate
+
+
+def _validate_tobit(lower, upper):
+    def validate(y, trials, fitting=True):
+        bad = (y < lower) | (y > upper)
+        if bad.any():
+            raise ValueError(
+                f"y must lie in [{lower:g}, {upper:g}] for family 'tobit' (censored there); first violation at "
+                f"{first_violation(bad, y)}"
+            )
+        return _summary(y)
+
+    return validate
+
+
+# --- nuisance parameters -------------------------------------------------------------------------
+
+
+def _sigma(prior):
+    return Nuisance(
+        "sigma",
+        constraints.positive,
+        lambda s: dist.HalfNormal(2.5 * s.y_scale),
+        lambda s, link: np.asarray(s.y_scale),
+        prior,
+    )
+
+
+def _concentration(prior):
+    return Nuisance(
+        "concentration", constraints.positive, lambda s: dist.Exponential(0.01), lambda s, link: np.asarray(1.0), prior
+    )
+
+
+def inverse_cdf(link: Link, p: np.ndarray) -> np.ndarray:
+    """Solve ``F(eta) = p`` for the CDF a probability link defines (bisection, numpy side)."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    lo, hi = np.full_like(p, -40.0), np.full_like(p, 40.0)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        below = np.exp(np.asarray(link.log_cdf(jnp.asarray(mid)))) < p
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    return 0.5 * (lo + hi)
+
+
+def _cutpoints(prior):
+    def initial(s, link):
+        return inverse_cdf(link, np.cumsum(s.class_freq)[:-1])
+
+    return Nuisance("cutpoints", constraints.ordered_vector, lambda s: dist.Normal(0.0, 10.0), initial, prior)
+
+
+# --- the families --------------------------------------------------------------------------------
+
+_BINARY_LINKS = ("logit", "probit", "cloglog", "tanh")
+
+
+def _probability(link, eta):
+    return jnp.exp(link.log_cdf(eta))
+
+
+def Gaussian(sigma_prior: dist.Distribution | None = None) -> Family:
+    """Normal likelihood ``y ~ N(f(eta), sigma^2)``; default ``sigma ~ HalfNormal(2.5 sd(y))``."""
+    return Family(
+        "gaussian",
+        "identity",
+        ("identity", "log", "inverse", "sqrt", "tobit"),
+        lambda eta, y, link, nu, trials: dist.Normal(link.inverse(eta[:, 0]), nu["sigma"]).log_prob(y),
+        lambda eta, link, nu, trials: link.inverse(eta[:, 0]),
+        lambda key, eta, link, nu, trials: link.inverse(eta[:, 0])
+        + nu["sigma"] * jax.random.normal(key, eta.shape[:1]),
+        _validate_real("gaussian"),
+        (_sigma(sigma_prior),),
+        description="real y: linear regression",
+    )
+
+
+def Bernoulli() -> Family:
+    """``y ~ Bernoulli(F(eta))`` with ``log F`` and ``log(1-F)`` in stable form."""
+
+    def log_likelihood(eta, y, link, nu, trials):
+        e = eta[:, 0]
+        return y * link.log_cdf(e) + (1.0 - y) * link.log_sf(e)
+
+    def proba(eta, link, nu):
+        p = _probability(link, eta[:, 0])
+        return jnp.stack([jnp.exp(link.log_sf(eta[:, 0])), p], axis=-1)
+
+    return Family(
+        "bernoulli",
+        "logit",
+        _BINARY_LINKS,
+        log_likelihood,
+        lambda eta, link, nu, trials: _probability(link, eta[:, 0]),
+        lambda key, eta, link, nu, trials: (
+            jax.random.uniform(key, eta.shape[:1]) < _probability(link, eta[:, 0])
+        ).astype(eta.dtype),
+        _validate_bernoulli,
+        proba=proba,
+        description="binary y in {0, 1}",
+    )
+
+
+def Binomial() -> Family:
+    """``y ~ Binomial(trials, F(eta))``: ``y`` successes out of ``trials``."""
+
+    def log_likelihood(eta, y, link, nu, trials):
+        e = eta[:, 0]
+        log_choose = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
+        return log_choose + y * link.log_cdf(e) + (trials - y) * link.log_sf(e)
+
+    def sample(key, eta, link, nu, trials):
+        return jax.random.binomial(key, trials, _probability(link, eta[:, 0])).astype(eta.dtype)
+
+    return Family(
+        "binomial",
+        "logit",
+        _BINARY_LINKS,
+        log_likelihood,
+        lambda eta, link, nu, trials: trials * _probability(link, eta[:, 0]),
+        sample,
+        _validate_binomial,
+        uses_trials=True,
+        description="successes out of trials (trials=)",
+    )
+
+
+def Categorical() -> Family:
+    """Multinomial logit: K-1 output columns, class 0 the reference (its logit is 0)."""
+
+    def log_likelihood(eta, y, link, nu, trials):
+        logits = categorical_logits(eta)
+        chosen = jnp.take_along_axis(logits, y.astype(jnp.int32)[:, None], axis=-1)[:, 0]
+        return chosen - jax.nn.logsumexp(logits, axis=-1)
+
+    def proba(eta, link, nu):
+        return jax.nn.softmax(categorical_logits(eta), axis=-1)
+
+    return Family(
+        "categorical",
+        "softmax",
+        ("softmax",),
+        log_likelihood,
+        lambda eta, link, nu, trials: jnp.argmax(categorical_logits(eta), axis=-1).astype(eta.dtype),
+        lambda key, eta, link, nu, trials: jax.random.categorical(key, categorical_logits(eta)).astype(eta.dtype),
+        _validate_labels("categorical"),
+        proba=proba,
+        description="labels 0..K-1 (predict gives the most probable class)",
+    )
+
+
+def _mean_family(name, canonical, allowed, log_density, sample, validate, nuisance, description):
+    return Family(
+        name,
+        canonical,
+        allowed,
+        lambda eta, y, link, nu, trials: log_density(y, link.log_mean(eta[:, 0]), nu),
+        lambda eta, link, nu, trials: link.inverse(eta[:, 0]),
+        lambda key, eta, link, nu, trials: sample(key, link.inverse(eta[:, 0]), nu).astype(eta.dtype),
+        validate,
+        nuisance,
+        description=description,
+    )
+
+
+def Poisson() -> Family:
+    """``y ~ Poisson(f(eta))``; ``log mu`` taken from the link in stable form."""
+
+    def log_density(y, log_mu, nu):
+        return jnp.where(y > 0, y * log_mu, 0.0) - jnp.exp(log_mu) - gammaln(y + 1.0)
+
+    return _mean_family(
+        "poisson",
+        "log",
+        ("log", "sqrt", "identity"),
+        log_density,
+        lambda key, mu, nu: jax.random.poisson(key, mu),
+        _validate_counts("poisson"),
+        (),
+        "counts 0, 1, 2, ...",
+    )
+
+
+def Gamma(concentration_prior: dist.Distribution | None = None) -> Family:
+    """``y ~ Gamma(shape=a, rate=a/mu)`` with ``mu = f(eta)``; ``a`` is ``concentration``."""
+
+    def log_density(y, log_mu, nu):
+        a = nu["concentration"]
+        return a * jnp.log(a) - a * log_mu + (a - 1.0) * jnp.log(y) - a * y * jnp.exp(-log_mu) - gammaln(a)
+
+    return _mean_family(
+        "gamma",
+        "inverse",
+        ("inverse", "log", "identity"),
+        log_density,
+        lambda key, mu, nu: jax.random.gamma(key, nu["concentration"], mu.shape) * mu / nu["concentration"],
+        _validate_positive("gamma"),
+        (_concentration(concentration_prior),),
+        "positive real y",
+    )
+
+
+def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Family:
+    """NB2: mean ``mu = f(eta)``, variance ``mu + mu^2 / concentration``."""
+
+    def log_density(y, log_mu, nu):
+        r = nu["concentration"]
+        log_r_mu = jnp.logaddexp(jnp.log(r), log_mu)
+        return (
+            gammaln(y + r) - gammaln(r) - gammaln(y + 1.0) + r * (jnp.log(r) - log_r_mu)
+            + jnp.where(y > 0, y * (log_mu - log_r_mu), 0.0)
+        )
+
+    def sample(key, mu, nu):
+        k1, k2 = jax.random.split(key)
+        r = nu["concentration"]
+        return jax.random.poisson(k2, jax.random.gamma(k1, r, mu.shape) * mu / r)
+
+    return _mean_family(
+        "negative_binomial",
+        "log",
+        ("log", "sqrt", "identity"),
+        log_density,
+        sample,
+        _validate_counts("negative_binomial"),
+        (_concentration(concentration_prior),),
+        "over-dispersed counts",
+    )
+
+
+def Tobit(lower: float = 0.0, upper: float = np.inf, sigma_prior: dist.Distribution | None = None) -> Family:
+    """Censored normal: latent ``y* ~ N(eta, sigma^2)``, observed ``y = min(max(y*, lower), upper)``.
+
+    ``predict`` gives the censored mean ``E[y]``; the link ``tobit`` (``max``)
+    and ``identity`` both mean the latent mean is ``eta``.
+    """
+    lower, upper = float(lower), float(upper)
+    if not lower < upper:
+        raise ValueError(f"Tobit needs lower < upper, got lower={lower}, upper={upper}")
+
+    def sample(key, eta, link, nu, trials):
+        latent = eta[:, 0] + nu["sigma"] * jax.random.normal(key, eta.shape[:1])
+        return jnp.clip(latent, lower, upper)
+
+    return Family(
+        "tobit",
+        "identity",
+        ("identity", "tobit"),
+        lambda eta, y, link, nu, trials: tobit_log_likelihood(y, eta[:, 0], nu["sigma"], lower, upper),
+        lambda eta, link, nu, trials: tobit_mean(eta[:, 0], nu["sigma"], lower, upper),
+        sample,
+        _validate_tobit(lower, upper),
+        (_sigma(sigma_prior),),
+        description=f"real y censored to [{lower:g}, {upper:g}]",
+    )
+
+
+def Ordinal(cutpoints_prior: dist.Distribution | None = None) -> Family:
+    """Cumulative-link model: ``P(y <= k) = F(cutpoints[k] - eta)``; no output bias.
+
+    Default prior: each cutpoint ``N(0, 10^2)``, restricted to increasing vectors.
+    """
+
+    def log_likelihood(eta, y, link, nu, trials):
+        log_probs = ordinal_log_probs(eta[:, 0], nu["cutpoints"], link)
+        return jnp.take_along_axis(log_probs, y.astype(jnp.int32)[:, None], axis=-1)[:, 0]
+
+    def proba(eta, link, nu):
+        return jnp.exp(ordinal_log_probs(eta[:, 0], nu["cutpoints"], link))
+
+    def mean(eta, link, nu, trials):
+        p = proba(eta, link, nu)
+        return p @ jnp.arange(p.shape[-1], dtype=p.dtype)
+
+    def sample(key, eta, link, nu, trials):
+        log_probs = ordinal_log_probs(eta[:, 0], nu["cutpoints"], link)
+        return jax.random.categorical(key, log_probs).astype(eta.dtype)
+
+    return Family(
+        "ordinal",
+        "logit",
+        ("logit", "probit", "cloglog"),
+        log_likelihood,
+        mean,
+        sample,
+        _validate_labels("ordinal"),
+        (_cutpoints(cutpoints_prior),),
+        proba=proba,
+        has_output_bias=False,
+        description="ordered labels 0..K-1 (predict gives the mean score)",
+    )
+
+
+FAMILIES: dict[str, Callable[[], Family]] = {
+    "gaussian": Gaussian,
+    "normal": Gaussian,
+    "bernoulli": Bernoulli,
+    "binomial": Binomial,
+    "categorical": Categorical,
+    "multinomial": Categorical,
+    "poisson": Poisson,
+    "gamma": Gamma,
+    "tobit": Tobit,
+    "ordinal": Ordinal,
+    "negative_binomial": NegativeBinomial,
+    "negbin": NegativeBinomial,
+}
+
+
+def get_family(family: str | Family) -> Family:
+    """A family from its name or itself; unknown names get a ValueError listing the valid ones."""
+    if isinstance(family, Family):
+        return family
+    if not isinstance(family, str):
+        raise TypeError(f"family must be a name such as 'bernoulli' or a Family, got {type(family).__name__}")
+    key = family.strip().lower()
+    if key not in FAMILIES:
+        raise ValueError(f"family={family!r} is not a known family; valid names: {', '.join(sorted(FAMILIES))}")
+    return FAMILIES[key]()
+
+
+def resolve_link(family: Family, link: str | Link | None) -> Link:
+    """The family's canonical link when ``link`` is None; otherwise the named link, if the family allows it."""
+    return family.check_link(get_link(family.canonical_link if link is None else link))
+
+
+__all__ = [
+    "Bernoulli", "Binomial", "Categorical", "DataSummary", "FAMILIES", "Family", "Gamma", "Gaussian",
+    "NegativeBinomial", "Nuisance", "Ordinal", "Poisson", "Tobit", "get_family",
+]

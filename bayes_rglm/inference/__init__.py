@@ -1,0 +1,65 @@
+"""Inference methods, one module each, behind one registry and one entry point :func:`fit`.
+
+Examples
+--------
+>>> import numpy as np, bayes_rglm as br
+>>> X = np.random.default_rng(0).normal(size=(40, 2)); y = X[:, 0] + 1.0
+>>> fit = br.fit(br.RGLM("gaussian"), X, y, method="mle")
+>>> fit.method
+'mle'
+"""
+
+from __future__ import annotations
+
+import numbers
+
+from ..model import RGLM
+from .point import fit_point
+
+METHODS = {
+    "mle": fit_point,
+    "map": fit_point,
+}
+
+
+def _check_options(options: dict) -> None:
+    for name in ("max_iter", "num_restarts"):
+        if name in options:
+            value = options[name]
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if "tol" in options:
+        tol = options["tol"]
+        if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
+            raise ValueError(f"tol must be a number in (0, 1), e.g. 1e-10, got {tol!r}")
+
+
+def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None,
+        **options):
+    """Fit ``model`` to ``(X, y)`` by ``method`` and return a :class:`bayes_rglm.results.Fit`.
+
+    Parameters
+    ----------
+    model : RGLM
+    X : array-like or DataFrame, shape (n, p)
+    y : array-like, shape (n,)
+    method : {"mle", "map", "laplace", "svi", "nuts"}
+    seed : int
+        Seed for random starts, minibatches and draws.
+    offset, trials : array-like, optional
+        Added to the output linear predictor; binomial trials.
+    progress : bool, optional
+        Show progress bars (default: when attached to a terminal).
+    **options
+        Method options (``max_iter``, ``tol``, ``num_restarts``, ``num_samples``, ...).
+    """
+    if not isinstance(model, RGLM):
+        raise TypeError(f"model must be a bayes_rglm.RGLM, got {type(model).__name__}")
+    if not isinstance(method, str) or method.lower() not in METHODS:
+        raise ValueError(f"method={method!r} is not a known method; valid: {', '.join(METHODS)}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    _check_options(options)
+    method = method.lower()
+    data = model.prepare(X, y, offset=offset, trials=trials)
+    return METHODS[method](model, data, method, int(seed), progress=progress, **options)

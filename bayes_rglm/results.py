@@ -1,0 +1,230 @@
+"""``Fit``: one result type for every method (estimates, standard errors, draws, prediction, summaries).
+
+Point estimates (mle, map) are treated as a posterior with a single draw, so
+every prediction method runs the same vectorised code over draws.
+
+Examples
+--------
+>>> import numpy as np, bayes_rglm as br
+>>> rng = np.random.default_rng(0); X = rng.normal(size=(60, 2))
+>>> y = rng.poisson(np.exp(0.3 * X[:, 0])).astype(float)
+>>> fit = br.RGLM("poisson").fit(X, y, method="mle")
+>>> fit.summary().columns.tolist()[:2]
+['estimate', 'bse']
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import as_design, as_vector
+from .families import DataSummary
+from .model import RGLM
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(model: RGLM, quantity: str):
+    """A jitted function of (draws, X, offset, trials) vectorised over the leading draw axis."""
+    family, link = model.family, model.link
+
+    def one(params, X, offset, trials):
+        eta = model.linear_predictor(params, X, offset)
+        nuisance = model.nuisance(params)
+        if quantity == "mean":
+            return family.mean(eta, link, nuisance, trials)
+        return family.proba(eta, link, nuisance)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_log_likelihood(model: RGLM):
+    def one(params, X, y, offset, trials):
+        return model.log_likelihood(params, X, y, offset, trials)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None)))
+
+
+def parameter_labels(model: RGLM, name: str, shape: tuple, feature_names: list[str]) -> list[str]:
+    """Readable labels of every scalar in a parameter, e.g. ``w0[age]``, ``w1[3, 0]``, ``cutpoints[1]``."""
+    if name[0] in "wb" and name[1:].isdigit():
+        layer = int(name[1:])
+        output = layer == model.depth
+        columns = shape[-1]
+        single = output and columns == 1
+        class_offset = 1 if output and model.family.name == "categorical" else 0
+        col_label = lambda j: f"class {j + class_offset}" if class_offset else str(j)
+        if name[0] == "w":
+            rows = feature_names if layer == 0 else [str(i) for i in range(shape[0])]
+            if single:
+                return [f"{name}[{r}]" for r in rows]
+            return [f"{name}[{r}, {col_label(j)}]" for r in rows for j in range(columns)]
+        return [name] if single else [f"{name}[{col_label(j)}]" for j in range(columns)]
+    if shape == ():
+        return [name]
+    return [f"{name}[{i}]" for i in range(int(np.prod(shape)))]
+
+
+class Fit:
+    """The result of :meth:`bayes_rglm.RGLM.fit`, whatever the method.
+
+    Attributes
+    ----------
+    method : str
+    model : RGLM
+    params : dict of str to ndarray
+        Estimates (mle/map) or posterior means (laplace/svi/nuts).
+    samples : dict of str to ndarray or None
+        Posterior draws with leading ``(chain, draw)`` dims; None for mle/map.
+    bse : dict of str to ndarray or None
+        Standard errors from the inverse observed information (mle/map).
+    covariance : ndarray or None
+        Covariance of all parameters, in the order of :attr:`parameter_names`.
+    info : dict
+        Iterations, convergence, timings, losses, divergences.
+    """
+
+    def __init__(self, method: str, model: RGLM, params: dict, samples: dict | None, covariance, info: dict,
+                 feature_names: list[str], data_summary: DataSummary):
+        self.method = method
+        self.model = model
+        self.params = params
+        self.samples = samples
+        self.covariance = covariance
+        self.info = info
+        self.feature_names = list(feature_names)
+        self.data_summary = data_summary
+
+    # --- parameters -------------------------------------------------------------------------------
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def parameter_names(self) -> list[str]:
+        """Labels of every scalar parameter, in covariance order (parameters by sorted name)."""
+        return [
+            label for name in sorted(self.params)
+            for label in parameter_labels(self.model, name, np.shape(self.params[name]), self.feature_names)
+        ]
+
+    @property
+    def bse(self) -> dict | None:
+        if self.covariance is None:
+            return None
+        sd = np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
+        out, start = {}, 0
+        for name in sorted(self.params):
+            shape = np.shape(self.params[name])
+            size = int(np.prod(shape))
+            out[name] = sd[start:start + size].reshape(shape)
+            start += size
+        return out
+
+    def _draws(self) -> dict:
+        """Parameters with one leading draw axis: ``(chains * draws, ...)`` or ``(1, ...)`` for point fits."""
+        if self.samples is None:
+            return {k: jnp.asarray(v)[None] for k, v in self.params.items()}
+        return {k: jnp.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in self.samples.items()
+                if k in self.params}
+
+    # --- prediction -------------------------------------------------------------------------------
+
+    def _inputs(self, X, offset, trials):
+        X, _ = as_design(X, "X", n_features=self.n_features)
+        n = X.shape[0]
+        offset = as_vector(offset, n, "offset", allow_none=True)
+        trials = as_vector(trials, n, "trials", allow_none=True)
+        offset = np.zeros(n) if offset is None else offset
+        trials = np.ones(n) if trials is None else trials
+        return jnp.asarray(X), jnp.asarray(offset), jnp.asarray(trials)
+
+    def predict(self, X, offset=None, trials=None) -> np.ndarray:
+        """``E[y | x]``, shape ``(n,)``: the posterior mean of it for Bayesian fits.
+
+        Binomial: expected successes (``trials`` default 1).  Categorical: the
+        most probable class.  Ordinal: the expected label ``sum_k k P(y = k)``.
+        """
+        if self.model.family.name == "categorical":
+            return np.argmax(self.predict_proba(X, offset=offset), axis=1).astype(float)
+        X, offset, trials = self._inputs(X, offset, trials)
+        return np.asarray(_compiled(self.model, "mean")(self._draws(), X, offset, trials).mean(axis=0))
+
+    def predict_proba(self, X, offset=None) -> np.ndarray:
+        """Class probabilities, shape ``(n, K)`` (bernoulli: column 1 is ``P(y = 1)``)."""
+        if not self.model.family.has_classes:
+            raise ValueError(
+                f"predict_proba needs a family with classes (bernoulli, categorical, ordinal), "
+                f"not {self.model.family.name!r}; use predict"
+            )
+        X, offset, trials = self._inputs(X, offset, None)
+        return np.asarray(_compiled(self.model, "proba")(self._draws(), X, offset, trials).mean(axis=0))
+
+    def log_likelihood(self, X, y, offset=None, trials=None) -> np.ndarray:
+        """Pointwise log-likelihood: ``(n,)`` for point estimates, ``(chain, draw, n)`` for posteriors."""
+        X, offset, trials_arr = self._inputs(X, offset, trials)
+        y = as_vector(y, X.shape[0], "y")
+        family = self.model.family
+        checked = family.validate(y, np.asarray(trials_arr) if family.uses_trials else None, fitting=False)
+        if family.has_classes and checked.n_classes > self.data_summary.n_classes:
+            raise ValueError(
+                f"y has label {checked.n_classes - 1} but the model was fitted with "
+                f"{self.data_summary.n_classes} classes (labels 0..{self.data_summary.n_classes - 1})"
+            )
+        values = np.asarray(_compiled_log_likelihood(self.model)(self._draws(), X, jnp.asarray(y), offset,
+                                                                 trials_arr))
+        if self.samples is None:
+            return values[0]
+        chains, draws = np.shape(next(iter(self.samples.values())))[:2]
+        return values.reshape(chains, draws, -1)
+
+    # --- tables -----------------------------------------------------------------------------------
+
+    def summary(self, kind: str = "parameters", prob: float = 0.95) -> pd.DataFrame:
+        """One row per scalar parameter: estimate, bse, z, p-value and a ``prob`` Wald interval (mle/map)."""
+        if kind != "parameters":
+            raise ValueError(f"kind={kind!r} is not available for method {self.method!r}; use kind='parameters'")
+        if not 0 < prob < 1:
+            raise ValueError(f"prob must be in (0, 1), e.g. 0.95, got {prob!r}")
+        estimate = np.concatenate([np.ravel(self.params[k]) for k in sorted(self.params)])
+        bse = self.bse
+        se = (np.concatenate([np.ravel(bse[k]) for k in sorted(self.params)]) if bse is not None
+              else np.full(estimate.shape, np.nan))
+        z = estimate / se
+        q = stats.norm.ppf(0.5 + prob / 2)
+        table = pd.DataFrame(
+            {
+                "estimate": estimate,
+                "bse": se,
+                "z": z,
+                "p_value": 2 * stats.norm.sf(np.abs(z)),
+                f"ci_{100 * (1 - prob) / 2:g}%": estimate - q * se,
+                f"ci_{100 * (1 + prob) / 2:g}%": estimate + q * se,
+            },
+            index=pd.Index(self.parameter_names, name="parameter"),
+        )
+        order = _display_order(self.model, list(table.index))
+        return table.loc[order]
+
+    def __repr__(self) -> str:
+        hidden = ", ".join(map(str, self.model.hidden)) or "none"
+        return (f"<Fit method={self.method!r} family={self.model.family.name!r} link={self.model.link.name!r} "
+                f"hidden=({hidden}) parameters={sum(np.size(v) for v in self.params.values())}>")
+
+
+def _display_order(model: RGLM, labels: list[str]) -> list[str]:
+    """Layer by layer (w0, b0, w1, b1, ...), then nuisance parameters."""
+    def key(label):
+        name = label.split("[")[0]
+        if name[0] in "wb" and name[1:].isdigit():
+            return (0, int(name[1:]), name[0] == "b")
+        return (1, 0, False)
+
+    return sorted(labels, key=key)
