@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -48,7 +49,7 @@ class DataSummary(NamedTuple):
     class_freq: tuple[float, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Nuisance:
     """A family parameter other than the linear predictor (``sigma``, ``concentration``, ``cutpoints``).
 
@@ -509,6 +510,12 @@ def get_family(family: str | Family) -> Family:
     key = family.strip().lower()
     if key not in FAMILIES:
         raise ValueError(f"family={family!r} is not a known family; valid names: {', '.join(sorted(FAMILIES))}")
+    return _named_family(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _named_family(key: str) -> Family:
+    # One object per name, so equal specs hash equal and compiled solvers are reused.
     return FAMILIES[key]()
 
 

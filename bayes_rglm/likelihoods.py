@@ -13,6 +13,8 @@ Examples
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr
@@ -60,18 +62,18 @@ def tobit_log_likelihood(y, latent_mean, sigma, lower: float, upper: float) -> j
     ``log Phi((mu-upper)/sigma)`` at ``y == upper``, the normal log-density elsewhere."""
     z = (y - latent_mean) / sigma
     density = _normal_logpdf(z) - jnp.log(sigma)
-    at_lower = log_ndtr((lower - latent_mean) / sigma) if jnp.isfinite(lower) else density
-    at_upper = log_ndtr((latent_mean - upper) / sigma) if jnp.isfinite(upper) else density
+    at_lower = log_ndtr((lower - latent_mean) / sigma) if math.isfinite(lower) else density
+    at_upper = log_ndtr((latent_mean - upper) / sigma) if math.isfinite(upper) else density
     return jnp.where(y <= lower, at_lower, jnp.where(y >= upper, at_upper, density))
 
 
 def tobit_mean(latent_mean, sigma, lower: float, upper: float) -> jax.Array:
     """``E[min(max(y*, lower), upper)]`` for ``y* ~ N(mu, sigma^2)``."""
     mean = latent_mean
-    if jnp.isfinite(lower):
+    if math.isfinite(lower):
         a = (lower - latent_mean) / sigma
         mean = mean + (lower - latent_mean) * ndtr(a) + sigma * jnp.exp(_normal_logpdf(a))
-    if jnp.isfinite(upper):
+    if math.isfinite(upper):
         b = (upper - latent_mean) / sigma
         mean = mean - (latent_mean - upper) * ndtr(-b) - sigma * jnp.exp(_normal_logpdf(b))
     return mean

@@ -47,7 +47,8 @@ LINKS = sm.families.links
 def assert_within_se(ours, ref, se, frac=COEF_FRAC, name="param"):
     """Assert ``|ours - ref| <= frac * se`` elementwise, with a readable table of the violations."""
     ours, ref, se = (np.asarray(a, dtype=float) for a in (ours, ref, se))
-    assert ours.shape == ref.shape == se.shape, f"{name}: shapes ours {ours.shape}, ref {ref.shape}, se {se.shape}"
+    shapes = f"ours {ours.shape}, ref {ref.shape}, se {se.shape}"
+    assert ours.shape == ref.shape == se.shape, f"{name}: shapes {shapes}"
     dev = np.abs(ours - ref) / se
     bad = ~(dev <= frac)  # NaN counts as a violation
     if bad.any():
@@ -70,7 +71,8 @@ def assert_se_close(ours, ref, rtol=SE_RTOL, name="bse"):
     bad = ~(rel <= rtol)
     if bad.any():
         rows = [
-            f"  {name}[{','.join(map(str, idx))}]: ours={ours[idx]:.8g} ref={ref[idx]:.8g} rel.diff={rel[idx]:.4g}"
+            f"  {name}[{','.join(map(str, idx))}]: ours={ours[idx]:.8g} ref={ref[idx]:.8g} "
+            f"rel.diff={rel[idx]:.4g}"
             for idx in zip(*np.nonzero(bad), strict=True)
         ]
         raise AssertionError(
@@ -152,7 +154,8 @@ def spector_logit(spector):
     X, y = spector
     res = sm.Logit(y, with_const(X)).fit(method="newton", tol=1e-13, maxiter=100, disp=0)
     assert res.mle_retvals["converged"]
-    return Case("spector_logit", fit_ours("bernoulli", "logit", X, y), discrete_reference(res, list(X.columns)), True)
+    ref = discrete_reference(res, list(X.columns))
+    return Case("spector_logit", fit_ours("bernoulli", "logit", X, y), ref, True)
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +163,8 @@ def spector_probit(spector):
     X, y = spector
     res = sm.Probit(y, with_const(X)).fit(method="newton", tol=1e-13, maxiter=100, disp=0)
     assert res.mle_retvals["converged"]
-    return Case("spector_probit", fit_ours("bernoulli", "probit", X, y), discrete_reference(res, list(X.columns)), True)
+    ref = discrete_reference(res, list(X.columns))
+    return Case("spector_probit", fit_ours("bernoulli", "probit", X, y), ref, True)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +196,8 @@ def cpunish():
 def cpunish_poisson_log(cpunish):
     X, y = cpunish  # raw regressors (INCOME ~ 1e4): the textbook statsmodels example
     glm = sm.GLM(y, with_const(X), family=sm.families.Poisson())
-    return Case("cpunish_poisson_log", fit_ours("poisson", "log", X, y), glm_reference(glm, list(X.columns)), True)
+    ref = glm_reference(glm, list(X.columns))
+    return Case("cpunish_poisson_log", fit_ours("poisson", "log", X, y), ref, True)
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +206,7 @@ def cpunish_poisson_sqrt(cpunish):
     Xs = (X - X.mean()) / X.std()  # standardised so the sqrt-link fit is well conditioned
     glm = sm.GLM(y, with_const(Xs), family=sm.families.Poisson(link=LINKS.Sqrt()))
     ref = glm_reference(glm, list(Xs.columns), observed_se=True)
-    # mu = eta**2 is not one-to-one; the reference sits where eta > 0 everywhere, so the optimum is unique there.
+    # mu = eta**2 is not one-to-one; the reference has eta > 0 everywhere, so the optimum is unique there.
     assert np.min(with_const(Xs).to_numpy() @ np.r_[ref.intercept, ref.coef[:, 0]]) > 0
     return Case("cpunish_poisson_sqrt", fit_ours("poisson", "sqrt", Xs, y), ref, True)
 
@@ -215,7 +220,8 @@ def scotland_gamma():
         glm = sm.GLM(y, with_const(X), family=sm.families.Gamma(link=LINKS.InversePower()))
         res = glm.fit(tol=1e-13, maxiter=1000)
     assert res.converged
-    ref = glm_reference(glm, list(X.columns), observed_se=False)  # dispersion family: IRLS se, used as a yardstick
+    # dispersion family: the IRLS standard errors serve only as a yardstick for the coefficients
+    ref = glm_reference(glm, list(X.columns), observed_se=False)
     ours = fit_ours("gamma", "inverse", X, y)
     return {"case": Case("scotland_gamma", ours, ref, False), "res": res, "y": y.to_numpy()}
 
@@ -229,16 +235,18 @@ def anes96():
 @pytest.fixture(scope="module")
 def anes96_mnlogit(anes96):
     d, cols = anes96
-    # PID (0 strong Dem ... 6 strong Rep) in three levels: Democrat {0,1}, independent/leaner {2,3,4}, Republican {5,6}.
+    # PID (0 strong Dem ... 6 strong Rep) in three levels:
+    # Democrat {0,1}, independent/leaner {2,3,4}, Republican {5,6}.
     pid3 = np.select([d["PID"] <= 1, d["PID"] <= 4], [0, 1], 2)
     X = d[cols].astype(float)
     res = sm.MNLogit(pid3, with_const(X)).fit(method="newton", tol=1e-13, maxiter=100, disp=0)
     assert res.mle_retvals["converged"]
-    return Case("anes96_mnlogit", fit_ours("categorical", "softmax", X, pid3), discrete_reference(res, cols), True)
+    ours = fit_ours("categorical", "softmax", X, pid3)
+    return Case("anes96_mnlogit", ours, discrete_reference(res, cols), True)
 
 
 def ordered_reference(y, X: pd.DataFrame, distr) -> Reference:
-    """statsmodels OrderedModel (no constant), converted to ``cutpoints`` with delta-method standard errors."""
+    """OrderedModel (no constant), converted to ``cutpoints`` with delta-method standard errors."""
     model = OrderedModel(y, X, distr=distr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter from the numerical-gradient optimisers
@@ -266,7 +274,8 @@ def ordered_reference(y, X: pd.DataFrame, distr) -> Reference:
 def _ordinal_case(anes96, link, distr):
     d, cols = anes96
     X, y = d[cols].astype(float), d["PID"].astype(int).to_numpy()
-    return Case(f"anes96_ordinal_{link}", fit_ours("ordinal", link, X, y), ordered_reference(y, X, distr), True)
+    ours = fit_ours("ordinal", link, X, y)
+    return Case(f"anes96_ordinal_{link}", ours, ordered_reference(y, X, distr), True)
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +299,8 @@ def randhie_poisson():
     d = sm.datasets.randhie.load_pandas()
     X, y = d.exog.astype(float), d.endog.astype(float)
     glm = sm.GLM(y, with_const(X), family=sm.families.Poisson())
-    return Case("randhie_poisson", fit_ours("poisson", "log", X, y), glm_reference(glm, list(X.columns)), True)
+    ref = glm_reference(glm, list(X.columns))
+    return Case("randhie_poisson", fit_ours("poisson", "log", X, y), ref, True)
 
 
 @pytest.fixture(scope="module")
@@ -311,9 +321,10 @@ def longley_gaussian():
 # --------------------------------------------------------------------------- tests
 
 COEF_CASES = [
-    "spector_logit", "spector_probit", "spector_cloglog", "star98_binomial", "cpunish_poisson_log",
-    "cpunish_poisson_sqrt", "scotland_gamma", "anes96_mnlogit", "anes96_ordinal_logit", "anes96_ordinal_probit",
-    "anes96_ordinal_cloglog", "randhie_poisson", "longley_gaussian",
+    "spector_logit", "spector_probit", "spector_cloglog", "star98_binomial",
+    "cpunish_poisson_log", "cpunish_poisson_sqrt", "scotland_gamma", "anes96_mnlogit",
+    "anes96_ordinal_logit", "anes96_ordinal_probit", "anes96_ordinal_cloglog",
+    "randhie_poisson", "longley_gaussian",
 ]
 SE_CASES = [c for c in COEF_CASES if c not in ("scotland_gamma", "longley_gaussian")]
 
