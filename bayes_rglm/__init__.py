@@ -16,10 +16,11 @@ from .inference import fit  # noqa: E402
 from .model import RGLM  # noqa: E402
 from .priors import GaussianPrior  # noqa: E402
 from .results import Fit  # noqa: E402
+from .serialize import load_fit as load  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "RGLM", "GaussianPrior", "Fit", "fit", "families", "links",
+    "RGLM", "GaussianPrior", "Fit", "fit", "load", "families", "links",
     "ConvergenceWarning", "SeparationWarning", "DiagnosticsWarning", "__version__",
 ]

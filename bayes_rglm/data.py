@@ -19,6 +19,14 @@ import numpy as np
 import pandas as pd
 
 
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def _first_bad(mask: np.ndarray) -> tuple:
     index = np.argwhere(mask)[0]
     return tuple(int(i) for i in index)
@@ -30,7 +38,7 @@ def _check_finite(values: np.ndarray, argument: str) -> None:
         where = _first_bad(bad)
         at = f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
         raise ValueError(
-            f"{argument} has a non-finite value ({values[where]!r}) at {at}; "
+            f"{argument} has a non-finite value ({float(values[where])}) at {at}; "
             f"{int(bad.sum())} in all. Remove or impute NaN/inf before fitting."
         )
 
@@ -99,7 +107,12 @@ def as_vector(values, n: int, argument: str, allow_none: bool = False) -> np.nda
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{argument} must be a numeric 1-D array; it could not be converted to float") from None
+        raw = np.ravel(np.asarray(values, dtype=object))
+        bad = next((i for i, v in enumerate(raw) if not _is_number(v)), 0)
+        raise TypeError(
+            f"{argument} must be numeric; index {bad} is {raw[bad]!r}. Encode labels as numbers "
+            "(e.g. 0/1 for bernoulli, 0..K-1 for categorical)"
+        ) from None
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.ndim != 1:

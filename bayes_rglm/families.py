@@ -94,6 +94,7 @@ class Family:
     has_output_bias: bool = True
     uses_trials: bool = False
     description: str = ""
+    options: tuple = ()  # constructor arguments other than priors, for saving the spec
 
     def output_columns(self, summary: DataSummary) -> int:
         """Columns of the output layer: K-1 for categorical, 1 otherwise."""
@@ -446,6 +447,7 @@ def Tobit(lower: float = 0.0, upper: float = np.inf, sigma_prior: dist.Distribut
         _validate_tobit(lower, upper),
         (_sigma(sigma_prior),),
         description=f"real y censored to [{lower:g}, {upper:g}]",
+        options=(("lower", lower), ("upper", upper)),
     )
 
 

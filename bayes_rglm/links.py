@@ -201,5 +201,5 @@ def get_link(name: str | Link, argument: str = "link") -> Link:
         raise TypeError(f"{argument} must be a link name such as 'logit' or 'relu', got {type(name).__name__}")
     key = name.strip().lower()
     if key not in _REGISTRY:
-        raise ValueError(f"{argument}={name!r} is not a known link; valid names: {', '.join(link_names())}")
+        raise ValueError(f"{argument}={name!r} is not a known {argument}; valid names: {', '.join(link_names())}")
     return _REGISTRY[key]

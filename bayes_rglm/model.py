@@ -189,9 +189,9 @@ class RGLM:
         weight_scales, bias_scales = self.prior_scales(n_features)
         total = 0.0
         for layer in range(self.depth + 1):
-            total += dist.Normal(0.0, weight_scales[layer]).log_prob(params[f"w{layer}"]).sum()
+            total += _normal_log_density(params[f"w{layer}"], weight_scales[layer])
             if f"b{layer}" in params:
-                total += dist.Normal(0.0, bias_scales[layer]).log_prob(params[f"b{layer}"]).sum()
+                total += _normal_log_density(params[f"b{layer}"], bias_scales[layer])
         for nuisance in self.family.nuisance:
             total += jnp.sum(nuisance.prior_for(summary).log_prob(params[nuisance.name]))
         return total
@@ -248,6 +248,11 @@ class RGLM:
         from .inference import fit as _fit
 
         return _fit(self, X, y, method=method, seed=seed, offset=offset, trials=trials, progress=progress, **options)
+
+
+def _normal_log_density(values, scale: float):
+    """``sum log N(values | 0, scale^2)``."""
+    return -0.5 * jnp.sum(jnp.square(values)) / scale**2 - values.size * (np.log(scale) + 0.5 * np.log(2 * np.pi))
 
 
 class FamilyLikelihood(dist.Distribution):

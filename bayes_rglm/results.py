@@ -213,6 +213,17 @@ class Fit:
         order = _display_order(self.model, list(table.index))
         return table.loc[order]
 
+    # --- files ------------------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the fit (spec, estimates, draws, covariance, info) to one netCDF file; no pickle.
+
+        Load it back with :func:`bayes_rglm.load`.
+        """
+        from .serialize import save_fit
+
+        return save_fit(self, path)
+
     def __repr__(self) -> str:
         hidden = ", ".join(map(str, self.model.hidden)) or "none"
         return (f"<Fit method={self.method!r} family={self.model.family.name!r} link={self.model.link.name!r} "

@@ -152,17 +152,23 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
             nu = {k: nu[k] for k in names}
             return -family.log_likelihood(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
 
-        (h_ee, h_ev), (_, h_vv) = jax.vmap(jax.hessian(row_nll, argnums=(0, 1)), in_axes=(0, None, 0, 0))(
-            eta, v, problem.y, problem.trials
-        )
         d_coef = coef.size
+        if names:
+            (h_ee, h_ev), (_, h_vv) = jax.vmap(jax.hessian(row_nll, argnums=(0, 1)), in_axes=(0, None, 0, 0))(
+                eta, v, problem.y, problem.trials
+            )
+        else:
+            h_ee = jax.vmap(jax.hessian(row_nll), in_axes=(0, None, 0, 0))(eta, v, problem.y, problem.trials)
         if columns == 1:
             block_cc = (design * h_ee[:, 0, 0, None]).T @ design
         else:
             block_cc = jnp.einsum("ij,iab,ik->jakb", design, h_ee, design).reshape(d_coef, d_coef)
-        block_cv = jnp.einsum("ij,iam->jam", design, h_ev).reshape(d_coef, v.size)
-        block_vv = jnp.sum(h_vv, axis=0)
-        structured = jnp.block([[block_cc, block_cv], [block_cv.T, block_vv]])
+        if names:
+            block_cv = jnp.einsum("ij,iam->jam", design, h_ev).reshape(d_coef, v.size)
+            block_vv = jnp.sum(h_vv, axis=0)
+            structured = jnp.block([[block_cc, block_cv], [block_cv.T, block_vv]])
+        else:
+            structured = block_cc
         order = _permutation(params, names, p, columns, bias)
         full = structured[order][:, order]
         if use_prior:

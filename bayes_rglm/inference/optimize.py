@@ -1,13 +1,12 @@
 """Full-batch optimisers that run entirely inside ``jit``: damped Newton and L-BFGS.
 
-Both are ``lax.while_loop`` programs (no per-iteration Python) returning an
+Both are ``lax.while_loop`` programs (small graphs, so they compile in about a second) (no per-iteration Python) returning an
 :class:`Solution`.
 
 ``newton`` takes the exact Hessian.  Each step solves ``H p = g`` after a
 symmetric Jacobi scaling by Cholesky; where ``H`` is not positive definite
-(non-convex deep nets, saddle points) it uses the eigen-decomposition with
-eigenvalues replaced by their absolute values (a "saddle-free" Newton step),
-so the step is always a descent direction.  A backtracking Armijo line search
+(non-convex deep nets, saddle points) it takes a diagonally scaled gradient
+step instead, so the step is always a descent direction.  A backtracking Armijo line search
 rejects non-finite or non-decreasing trial points.  It stops when half the
 Newton decrement ``g' H^{-1} g / 2`` falls below ``tol * max(1, |f|)``.
 
@@ -27,8 +26,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
-import optax.tree_utils as otu
 
 
 class Solution(NamedTuple):
@@ -42,7 +39,7 @@ class Solution(NamedTuple):
 
 
 def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
-    """``H^{-1} g`` with Jacobi scaling; the absolute-eigenvalue inverse where ``H`` is indefinite."""
+    """``H^{-1} g`` with Jacobi scaling; ``g / |diag H|`` where ``H`` is not positive definite."""
     h = 0.5 * (hessian + hessian.T)
     d = 1.0 / jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(h)), 1e-300))
     scaled = h * d[:, None] * d[None, :]
@@ -50,15 +47,10 @@ def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
     chol = jnp.linalg.cholesky(scaled)
     chol_ok = jnp.all(jnp.isfinite(chol))
 
-    def by_cholesky(_):
-        return jax.scipy.linalg.cho_solve((chol, True), g)
-
-    def by_eigen(_):
-        evals, evecs = jnp.linalg.eigh(scaled)
-        floor = 1e-10 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
-        return evecs @ ((evecs.T @ g) / jnp.maximum(jnp.abs(evals), floor))
-
-    step = jax.lax.cond(chol_ok, by_cholesky, by_eigen, None)
+    # Not positive definite (a saddle or a non-convex region): a diagonally scaled gradient step,
+    # which the line search then shortens as needed.
+    step = jnp.where(chol_ok, jax.scipy.linalg.cho_solve((jnp.where(chol_ok, chol, jnp.eye(g.size)), True), g),
+                     g / jnp.maximum(jnp.abs(jnp.diag(scaled)), 1e-12))
     return step * d
 
 
@@ -114,26 +106,71 @@ def newton(objective: Callable, hessian: Callable, x0: jax.Array, tol: float = 1
     return Solution(x, value, jnp.linalg.norm(grad), it, small & finite)
 
 
-def lbfgs(objective: Callable, x0: jax.Array, gtol: float = 1e-6, max_iter: int = 2000, memory: int = 20):
-    """Minimise ``objective`` by L-BFGS (optax, zoom line search) until ``|g| <= gtol * max(1, |f|)``."""
-    optimizer = optax.lbfgs(memory_size=memory)
-    value_and_grad = optax.value_and_grad_from_state(objective)
+def _two_loop(grad, s_hist, y_hist, rho, count, memory):
+    """L-BFGS two-loop recursion: approximately ``H^{-1} grad`` from the stored pairs (newest at ``count-1``)."""
 
-    def step(carry):
-        x, state = carry
-        value, grad = value_and_grad(x, state=state)
-        updates, state = optimizer.update(grad, state, x, value=value, grad=grad, value_fn=objective)
-        return optax.apply_updates(x, updates), state
+    def backward(i, carry):
+        q, alphas = carry
+        idx = (count - 1 - i) % memory
+        use = i < jnp.minimum(count, memory)
+        alpha = jnp.where(use, rho[idx] * jnp.vdot(s_hist[idx], q), 0.0)
+        return q - alpha * y_hist[idx], alphas.at[idx].set(alpha)
 
-    def keep_going(carry):
-        _, state = carry
-        count = otu.tree_get(state, "count")
-        grad_norm = otu.tree_norm(otu.tree_get(state, "grad"))
-        value = otu.tree_get(state, "value")
-        return (count == 0) | ((count < max_iter) & (grad_norm >= gtol * jnp.maximum(1.0, jnp.abs(value))))
+    q, alphas = jax.lax.fori_loop(0, memory, backward, (grad, jnp.zeros(memory, grad.dtype)))
+    last = (count - 1) % memory
+    gamma = jnp.where(count > 0, jnp.vdot(s_hist[last], y_hist[last]) / jnp.vdot(y_hist[last], y_hist[last]),
+                      1.0 / jnp.maximum(jnp.linalg.norm(grad), 1.0))
+    r = gamma * q
 
-    x, state = jax.lax.while_loop(keep_going, step, (x0, optimizer.init(x0)))
-    value, grad = jax.value_and_grad(objective)(x)
-    grad_norm = jnp.linalg.norm(grad)
-    converged = jnp.isfinite(value) & (grad_norm < gtol * jnp.maximum(1.0, jnp.abs(value)))
-    return Solution(x, value, grad_norm, otu.tree_get(state, "count"), converged)
+    def forward(i, r):
+        n_used = jnp.minimum(count, memory)
+        idx = (count - n_used + i) % memory
+        beta = rho[idx] * jnp.vdot(y_hist[idx], r)
+        return jnp.where(i < n_used, r + s_hist[idx] * (alphas[idx] - beta), r)
+
+    return jax.lax.fori_loop(0, memory, forward, r)
+
+
+def lbfgs(objective: Callable, x0: jax.Array, gtol: float = 1e-6, max_iter: int = 2000, memory: int = 10):
+    """Minimise ``objective`` by L-BFGS with a backtracking Armijo line search.
+
+    Stops when ``|g| <= gtol * max(1, |f|)``, when no decrease is possible,
+    or after ``max_iter`` iterations.  Pairs with ``s'y <= 0`` are skipped,
+    which keeps the inverse-Hessian approximation positive definite.
+    """
+    value_and_grad = jax.value_and_grad(objective)
+    d = x0.size
+
+    def small(value, grad):
+        return jnp.linalg.norm(grad) <= gtol * jnp.maximum(1.0, jnp.abs(value))
+
+    def cond(state):
+        x, value, grad, s_hist, y_hist, rho, count, it, stalled = state
+        return (~stalled) & (it < max_iter) & ~small(value, grad)
+
+    def body(state):
+        x, value, grad, s_hist, y_hist, rho, count, it, _ = state
+        step = _two_loop(grad, s_hist, y_hist, rho, count, memory)
+        slope = jnp.vdot(grad, step)
+        step, slope = jax.lax.cond(
+            jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
+        )
+        t, trial, accepted = _line_search(objective, x, value, step, slope)
+        x_new = jnp.where(accepted, x - t * step, x)
+        value_new, grad_new = value_and_grad(x_new)
+        s_new, y_new = x_new - x, grad_new - grad
+        curvature = jnp.vdot(s_new, y_new)
+        keep = accepted & (curvature > 1e-12 * jnp.vdot(y_new, y_new))
+        slot = count % memory
+        s_hist = jnp.where(keep, s_hist.at[slot].set(s_new), s_hist)
+        y_hist = jnp.where(keep, y_hist.at[slot].set(y_new), y_hist)
+        rho = jnp.where(keep, rho.at[slot].set(1.0 / jnp.where(keep, curvature, 1.0)), rho)
+        return x_new, value_new, grad_new, s_hist, y_hist, rho, count + keep, it + 1, ~accepted
+
+    value, grad = value_and_grad(x0)
+    zeros = jnp.zeros((memory, d), x0.dtype)
+    start = (x0, value, grad, zeros, zeros, jnp.zeros(memory, x0.dtype), jnp.asarray(0), jnp.asarray(0),
+             jnp.asarray(False))
+    x, value, grad, *_, it, _ = jax.lax.while_loop(cond, body, start)
+    converged = jnp.isfinite(value) & small(value, grad)
+    return Solution(x, value, jnp.linalg.norm(grad), it, converged)

@@ -2,9 +2,8 @@
 
 Depth 0: damped Newton with the exact Hessian assembled from per-row
 Hessians (an IRLS-like cross-product), to a Newton decrement of 1e-10
-relative.  Hidden layers: L-BFGS, then Newton polishing with the dense
-autodiff Hessian when the model is small enough, from ``num_restarts``
-random starts (the best objective wins).  Standard errors come from the
+relative.  Hidden layers: L-BFGS to a gradient norm of 1e-8 relative, from
+``num_restarts`` random starts (the best objective wins).  Standard errors come from the
 inverse observed information (the Hessian of the negative log-likelihood or
 log posterior at the optimum, nuisance parameters on their natural scale).
 
@@ -29,39 +28,38 @@ from ..model import RGLM, Dataset
 from . import objective as obj
 from .optimize import lbfgs, newton
 
-MAX_DENSE_NEWTON = 600  # parameters; above this hidden-layer fits use L-BFGS only
+GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
 _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_solver(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float):
+def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int):
+    """One jitted call: optimise, then the observed information and the map to original coordinates."""
     objective = obj.negative_log_density(model, n_classes, use_prior, unconstrained=True)
     if model.depth == 0:
         hessian = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=True)
+        information = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=False)
 
         def solve(theta0, problem):
             return newton(lambda t: objective(t, problem), lambda t: hessian(t, problem), theta0, tol, max_iter)
+    else:
+        information = jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False))
 
-        return jax.jit(solve)
+        def solve(theta0, problem):
+            return lbfgs(lambda t: objective(t, problem), theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20)
 
-    def solve(theta0, problem):
-        f = lambda t: objective(t, problem)
-        first = lbfgs(f, theta0, gtol=1e-7, max_iter=max_iter * 20)
-        if theta0.size > MAX_DENSE_NEWTON:
-            return first
-        start = jnp.where(jnp.isfinite(first.value), first.x, theta0)
-        return newton(f, jax.hessian(f), start, tol, max_iter)
+    def run(theta0, problem):
+        solution = solve(theta0, problem)
+        _, unravel = obj.flat_layout(model, problem.X.shape[1], n_classes)
+        standardised = obj.constrain(model, unravel(solution.x))
+        theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
+        if n_params > MAX_COVARIANCE:
+            return solution, theta_c, None, None
+        to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
+        return solution, theta_c, information(theta_c, problem), to_original
 
-    return jax.jit(solve)
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled_information(model: RGLM, n_classes: int, use_prior: bool):
-    """Observed information in standardised coordinates, nuisance on the natural scale."""
-    if model.depth == 0:
-        return jax.jit(obj.depth0_hessian(model, n_classes, use_prior, unconstrained=False))
-    return jax.jit(jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False)))
+    return jax.jit(run)
 
 
 def _initial_params(model: RGLM, data: Dataset, rng: np.random.Generator, jitter: bool) -> dict:
@@ -116,25 +114,24 @@ def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: i
         jnp.asarray(data.trials), jnp.asarray(data.summary.y_scale), jnp.asarray(shift), jnp.asarray(scale),
     )
     _, unravel = obj.flat_layout(model, data.X.shape[1], n_classes)
-    solver = _compiled_solver(model, n_classes, use_prior, int(max_iter), float(tol))
+    n_params = int(sum(np.prod(v) for v in model.parameter_shapes(data.X.shape[1], n_classes).values()))
+    run = _compiled_fit(model, n_classes, use_prior, int(max_iter), float(tol), n_params)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
-    solutions = []
+    results = []
     for restart in range(num_restarts):
         start = _initial_params(model, data, rng, jitter=True) if init is None or restart > 0 else dict(init)
         start = obj.unconstrain(model, obj.to_standardised(start, shift, scale))
         theta0 = jnp.concatenate([jnp.ravel(jnp.asarray(start[k], jnp.float64)) for k in sorted(start)])
-        solutions.append(solver(theta0, problem))
-    values = np.array([float(s.value) if np.isfinite(float(s.value)) else np.inf for s in solutions])
-    best = solutions[int(np.argmin(values))]
+        results.append(run(theta0, problem))
+    values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
+    best, theta_c, information, jacobian = results[int(np.argmin(values))]
     elapsed = time.perf_counter() - started
 
-    standardised = obj.constrain(model, unravel(best.x))
-    params = {k: np.asarray(v) for k, v in obj.to_original(standardised, shift, scale).items()}
-    theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
-    covariance, cov_note = _covariance(model, n_classes, use_prior, theta_c, problem, unravel, shift, scale)
+    params = {k: np.asarray(v) for k, v in obj.to_original(obj.constrain(model, unravel(best.x)), shift, scale).items()}
+    covariance, cov_note = _covariance(information, jacobian, n_params)
     info = {
-        "optimizer": "newton" if model.depth == 0 else "lbfgs+newton",
+        "optimizer": "newton" if model.depth == 0 else "lbfgs",
         "iterations": int(best.iterations),
         "grad_norm": float(best.grad_norm),
         "converged": bool(best.converged),
@@ -148,18 +145,15 @@ def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: i
     return fit
 
 
-def _covariance(model, n_classes, use_prior, theta_c, problem, unravel, shift, scale):
-    if theta_c.size > MAX_COVARIANCE:
-        return None, f"skipped: {theta_c.size} parameters > {MAX_COVARIANCE}"
-    information = np.asarray(_compiled_information(model, n_classes, use_prior)(theta_c, problem))
-    jac = np.asarray(
-        jax.jacfwd(lambda t: _flat_original(unravel(t), shift, scale))(theta_c)
-    )  # linear map standardised -> original
+def _covariance(information, jacobian, n_params):
+    if information is None:
+        return None, f"skipped: {n_params} parameters > {MAX_COVARIANCE}"
+    information, jacobian = np.asarray(information), np.asarray(jacobian)
     try:
         cov_std = np.linalg.inv(0.5 * (information + information.T))
     except np.linalg.LinAlgError:
         return None, "singular observed information: parameters not identified"
-    covariance = jac @ cov_std @ jac.T
+    covariance = jacobian @ cov_std @ jacobian.T
     if not np.all(np.isfinite(covariance)) or np.any(np.diag(covariance) < 0):
         return covariance, "observed information is not positive definite at the optimum"
     return covariance, "inverse observed information"
@@ -177,8 +171,8 @@ def _check_result(fit, data: Dataset, method: str):
             f"{method} failed: the objective is not finite at every start tried ({info['restart_objectives']}); "
             "check the link (e.g. an inverse link with a pole) or try other starting values"
         )
-    discrete = fit.model.family.name in ("bernoulli", "binomial", "categorical", "ordinal", "poisson",
-                                         "negative_binomial")
+    # Families whose MLE fails to exist by separation (a zero-count or single-outcome region of X).
+    discrete = fit.model.family.name in ("bernoulli", "binomial", "categorical", "ordinal", "poisson")
     info["mle_exists"] = True
     if method == "mle" and discrete:
         pointwise = np.asarray(fit.log_likelihood(data.X, data.y, offset=data.offset, trials=data.trials))
