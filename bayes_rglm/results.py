@@ -15,8 +15,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,29 +24,7 @@ from scipy import stats
 from .data import as_design, as_vector
 from .families import DataSummary
 from .model import RGLM
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(model: RGLM, quantity: str):
-    """A jitted function of (draws, X, offset, trials) vectorised over the leading draw axis."""
-    family, link = model.family, model.link
-
-    def one(params, X, offset, trials):
-        eta = model.linear_predictor(params, X, offset)
-        nuisance = model.nuisance(params)
-        if quantity == "mean":
-            return family.mean(eta, link, nuisance, trials)
-        return family.proba(eta, link, nuisance)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None)))
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled_log_likelihood(model: RGLM):
-    def one(params, X, y, offset, trials):
-        return model.log_likelihood(params, X, y, offset, trials)
-
-    return jax.jit(jax.vmap(one, in_axes=(0, None, None, None, None)))
+from .predictive import evaluate, predictive_interval
 
 
 def parameter_labels(model: RGLM, name: str, shape: tuple, feature_names: list[str]) -> list[str]:
@@ -91,7 +67,7 @@ class Fit:
     """
 
     def __init__(self, method: str, model: RGLM, params: dict, samples: dict | None, covariance, info: dict,
-                 feature_names: list[str], data_summary: DataSummary):
+                 feature_names: list[str], data_summary: DataSummary, data=None):
         self.method = method
         self.model = model
         self.params = params
@@ -100,6 +76,7 @@ class Fit:
         self.info = info
         self.feature_names = list(feature_names)
         self.data_summary = data_summary
+        self.data = data  # the training Dataset (Bayesian methods: ArviZ groups, probes)
 
     # --- parameters -------------------------------------------------------------------------------
 
@@ -155,7 +132,7 @@ class Fit:
         if self.model.family.name == "categorical":
             return np.argmax(self.predict_proba(X, offset=offset), axis=1).astype(float)
         X, offset, trials = self._inputs(X, offset, trials)
-        return np.asarray(_compiled(self.model, "mean")(self._draws(), X, offset, trials).mean(axis=0))
+        return evaluate(self.model, "mean", self._draws(), X, None, offset, trials, reduce=lambda b: b.mean(axis=0))
 
     def predict_proba(self, X, offset=None) -> np.ndarray:
         """Class probabilities, shape ``(n, K)`` (bernoulli: column 1 is ``P(y = 1)``)."""
@@ -165,7 +142,20 @@ class Fit:
                 f"not {self.model.family.name!r}; use predict"
             )
         X, offset, trials = self._inputs(X, offset, None)
-        return np.asarray(_compiled(self.model, "proba")(self._draws(), X, offset, trials).mean(axis=0))
+        return evaluate(self.model, "proba", self._draws(), X, None, offset, trials, reduce=lambda b: b.mean(axis=0))
+
+    def predict_interval(self, X, prob: float = 0.9, offset=None, trials=None, seed: int = 0):
+        """``(lower, upper)``, each ``(n,)``: central ``prob`` interval of the predictive distribution of y.
+
+        Simulated from the posterior predictive (Bayesian fits) or from the
+        fitted distribution at the estimate (mle/map, a plug-in interval),
+        with at least 2,000 predictive draws per row.
+        """
+        if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob < 1:
+            raise ValueError(f"prob must be in (0, 1), e.g. 0.9, got {prob!r}")
+        X, offset, trials = self._inputs(X, offset, trials)
+        return predictive_interval(self.model, self._draws(), X, offset, trials, float(prob),
+                                   jax.random.PRNGKey(seed))
 
     def log_likelihood(self, X, y, offset=None, trials=None) -> np.ndarray:
         """Pointwise log-likelihood: ``(n,)`` for point estimates, ``(chain, draw, n)`` for posteriors."""
@@ -178,21 +168,42 @@ class Fit:
                 f"y has label {checked.n_classes - 1} but the model was fitted with "
                 f"{self.data_summary.n_classes} classes (labels 0..{self.data_summary.n_classes - 1})"
             )
-        values = np.asarray(_compiled_log_likelihood(self.model)(self._draws(), X, jnp.asarray(y), offset,
-                                                                 trials_arr))
+        values = evaluate(self.model, "log_likelihood", self._draws(), X, y, offset, trials_arr)
         if self.samples is None:
             return values[0]
         chains, draws = np.shape(next(iter(self.samples.values())))[:2]
         return values.reshape(chains, draws, -1)
 
+    def to_arviz(self, posterior_predictive: bool = False, seed: int = 0):
+        """``arviz.InferenceData`` with posterior, sample_stats (nuts), log_likelihood, observed and constant data.
+
+        ``posterior_predictive=True`` adds draws of ``y`` at the training rows.
+        """
+        from .diagnostics import to_arviz
+
+        return to_arviz(self, posterior_predictive=posterior_predictive, seed=seed)
+
     # --- tables -----------------------------------------------------------------------------------
 
     def summary(self, kind: str = "parameters", prob: float = 0.95) -> pd.DataFrame:
-        """One row per scalar parameter: estimate, bse, z, p-value and a ``prob`` Wald interval (mle/map)."""
-        if kind != "parameters":
-            raise ValueError(f"kind={kind!r} is not available for method {self.method!r}; use kind='parameters'")
+        """One row per scalar parameter.
+
+        mle/map: estimate, bse, z, p-value and a ``prob`` Wald interval.
+        Bayesian methods: ArviZ's summary (mean, sd, HDI, MCSE, ESS, r-hat).
+        ``kind="function"``: the same diagnostics for ``E[y | x]`` at probe
+        rows (a fixed subset of the training rows), the right convergence
+        check when hidden layers make the weights non-identified.
+        """
+        if kind not in ("parameters", "function"):
+            raise ValueError(f"kind={kind!r} is not known; use 'parameters' or 'function'")
         if not 0 < prob < 1:
             raise ValueError(f"prob must be in (0, 1), e.g. 0.95, got {prob!r}")
+        if self.samples is not None:
+            from .diagnostics import function_summary, posterior_summary
+
+            return function_summary(self, prob) if kind == "function" else posterior_summary(self, prob)
+        if kind == "function":
+            raise ValueError(f"kind='function' needs posterior draws; method {self.method!r} has none")
         estimate = np.concatenate([np.ravel(self.params[k]) for k in sorted(self.params)])
         bse = self.bse
         se = (np.concatenate([np.ravel(bse[k]) for k in sorted(self.params)]) if bse is not None

@@ -14,18 +14,37 @@ from __future__ import annotations
 import numbers
 
 from ..model import RGLM
+from .laplace import fit_laplace
+from .nuts import fit_nuts
 from .point import fit_point
+from .svi import GUIDES, fit_svi
 
 METHODS = {
     "mle": fit_point,
     "map": fit_point,
+    "laplace": fit_laplace,
+    "svi": fit_svi,
+    "nuts": fit_nuts,
 }
+POSITIVE_INTEGERS = ("max_iter", "num_restarts", "num_samples", "num_warmup", "num_chains", "num_steps",
+                     "num_epochs", "batch_size", "num_particles", "rank", "max_tree_depth")
 
 
-def _check_options(options: dict) -> None:
-    for name in ("max_iter", "num_restarts"):
+def _check_options(method: str, options: dict) -> None:
+    import inspect
+
+    accepted = [p for p in inspect.signature(METHODS[method]).parameters if p not in
+                ("model", "data", "method", "seed", "progress")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"method={method!r} does not take option {unknown[0]!r}; its options: {', '.join(accepted)}")
+    if "guide" in options and options["guide"] not in GUIDES:
+        raise ValueError(f"guide={options['guide']!r} is not known; valid: {', '.join(GUIDES)}")
+    for name in POSITIVE_INTEGERS:
         if name in options:
             value = options[name]
+            if value is None and name in ("batch_size", "num_steps", "num_epochs", "rank"):
+                continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if "tol" in options:
@@ -59,7 +78,7 @@ def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, t
         raise ValueError(f"method={method!r} is not a known method; valid: {', '.join(METHODS)}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an integer, got {seed!r}")
-    _check_options(options)
     method = method.lower()
+    _check_options(method, options)
     data = model.prepare(X, y, offset=offset, trials=trials)
     return METHODS[method](model, data, method, int(seed), progress=progress, **options)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import time
 import warnings
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +28,7 @@ from ..exceptions import ConvergenceWarning, SeparationWarning
 from ..families import inverse_cdf
 from ..model import RGLM, Dataset
 from . import objective as obj
-from .optimize import lbfgs, newton
+from .optimize import Solution, lbfgs, newton
 
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
@@ -96,16 +98,32 @@ def _initial_intercept(model: RGLM, data: Dataset) -> np.ndarray:
     return np.array([value if np.isfinite(value) else 0.0])
 
 
-def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: int = 100, tol: float = 1e-10,
-              num_restarts: int = 1, init: dict | None = None, **unused):
-    """Fit by MLE or MAP and return ``(params, covariance, info)`` on the original coordinates."""
-    from ..results import Fit
+class Optimum(NamedTuple):
+    """An optimisation's outcome, with what Laplace needs: the standardised problem and the information."""
 
-    use_prior = method == "map"
+    solution: Solution
+    problem: obj.Problem
+    unravel: Callable
+    information: jax.Array | None
+    jacobian: jax.Array | None
+    restart_objectives: np.ndarray
+    seconds: float
+    n_params: int
+
+    def params(self, model: RGLM, theta: jax.Array | None = None) -> dict:
+        """Parameters on the original coordinates from a flat unconstrained standardised vector."""
+        theta = self.solution.x if theta is None else theta
+        standardised = obj.constrain(model, self.unravel(theta))
+        return obj.to_original(standardised, self.problem.shift, self.problem.scale)
+
+
+def optimise(model: RGLM, data: Dataset, use_prior: bool, seed: int, *, max_iter: int = 100, tol: float = 1e-10,
+             num_restarts: int = 1, init: dict | None = None) -> Optimum:
+    """Minimise the negative log-likelihood (or log posterior) from ``num_restarts`` starts; keep the best."""
     if use_prior and model.prior.hierarchical:
         raise ValueError(
             "prior hierarchical=True has no finite MAP (the density grows without bound as a layer's scale "
-            "goes to 0); use method='laplace', 'svi' or 'nuts', or a fixed GaussianPrior for MAP"
+            "goes to 0); use method='svi' or 'nuts', or a fixed GaussianPrior for MAP and Laplace"
         )
     n_classes = data.summary.n_classes
     shift, scale = obj.standardisation(model, data.X)
@@ -125,24 +143,37 @@ def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: i
         theta0 = jnp.concatenate([jnp.ravel(jnp.asarray(start[k], jnp.float64)) for k in sorted(start)])
         results.append(run(theta0, problem))
     values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
-    best, theta_c, information, jacobian = results[int(np.argmin(values))]
-    elapsed = time.perf_counter() - started
+    best, _, information, jacobian = results[int(np.argmin(values))]
+    return Optimum(best, problem, unravel, information, jacobian, values, time.perf_counter() - started, n_params)
 
-    params = {k: np.asarray(v) for k, v in obj.to_original(obj.constrain(model, unravel(best.x)), shift, scale).items()}
-    covariance, cov_note = _covariance(information, jacobian, n_params)
-    info = {
+
+def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: int = 100, tol: float = 1e-10,
+              num_restarts: int = 1, init: dict | None = None, progress=None):
+    """Fit by MLE (``method="mle"``) or MAP (``"map"``) and return a :class:`~bayes_rglm.results.Fit`."""
+    from ..results import Fit
+
+    opt = optimise(model, data, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts,
+                   init=init)
+    params = {k: np.asarray(v) for k, v in opt.params(model).items()}
+    covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
+    fit = Fit(method, model, params, None, covariance, point_info(model, opt, cov_note), data.feature_names,
+              data.summary)
+    check_result(fit, data, method)
+    return fit
+
+
+def point_info(model: RGLM, opt: Optimum, cov_note: str) -> dict:
+    best = opt.solution
+    return {
         "optimizer": "newton" if model.depth == 0 else "lbfgs",
         "iterations": int(best.iterations),
         "grad_norm": float(best.grad_norm),
         "converged": bool(best.converged),
         "objective": float(best.value),
-        "restart_objectives": values.tolist(),
-        "time": elapsed,
+        "restart_objectives": opt.restart_objectives.tolist(),
+        "time": opt.seconds,
         "covariance": cov_note,
     }
-    fit = Fit(method, model, params, None, covariance, info, data.feature_names, data.summary)
-    _check_result(fit, data, method)
-    return fit
 
 
 def _covariance(information, jacobian, n_params):
@@ -164,7 +195,7 @@ def _flat_original(params, shift, scale):
     return jnp.concatenate([jnp.ravel(original[k]) for k in sorted(original)])
 
 
-def _check_result(fit, data: Dataset, method: str):
+def check_result(fit, data: Dataset, method: str):
     info = fit.info
     if not np.isfinite(info["objective"]):
         raise FloatingPointError(

@@ -1,0 +1,141 @@
+"""ArviZ conversion and posterior diagnostics for :class:`~bayes_rglm.results.Fit` (the one ArviZ owner).
+
+Dims are named by what they index: ``feature`` (the input columns, named
+from a DataFrame), ``hidden{l}`` (units of hidden layer ``l``), ``class``
+(categorical output columns, classes 1..K-1; class 0 is the reference),
+``output`` (a single output column), ``cutpoint`` and ``obs`` (rows).
+
+With hidden layers the weights are not identified (units can be permuted
+and, for odd activations, sign-flipped), so chains may agree on the
+function while disagreeing on the weights: convergence is judged on
+``E[y | x]`` at probe rows (:func:`function_summary`).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+with warnings.catch_warnings():
+    # ArviZ announces its 1.0 refactor on import; we pin the 0.x InferenceData API.
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .exceptions import DiagnosticsWarning
+from .predictive import evaluate
+
+N_PROBES = 20
+RHAT_MAX = 1.01
+ESS_MIN = 100
+
+
+def _dims(fit) -> tuple[dict, dict]:
+    model = fit.model
+    depth = model.depth
+    output = "class" if model.family.name == "categorical" else "output"
+    dims, coords = {}, {"feature": list(fit.feature_names)}
+    for layer in range(depth + 1):
+        inputs = "feature" if layer == 0 else f"hidden{layer - 1}"
+        outputs = output if layer == depth else f"hidden{layer}"
+        dims[f"w{layer}"] = [inputs, outputs]
+        dims[f"b{layer}"] = [outputs]
+    for layer, width in enumerate(model.hidden):
+        coords[f"hidden{layer}"] = list(range(width))
+    coords[output] = list(range(1, fit.data_summary.n_classes)) if output == "class" else [0]
+    if "cutpoints" in fit.params:
+        dims["cutpoints"] = ["cutpoint"]
+        coords["cutpoint"] = list(range(fit.data_summary.n_classes - 1))
+    return dims, coords
+
+
+def _require_data(fit, what: str):
+    if fit.data is None:
+        raise ValueError(f"{what} needs the training data, which this fit does not hold (a point estimate, or "
+                         "loaded from a file saved without data)")
+    return fit.data
+
+
+def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.InferenceData:
+    """The fit as ``arviz.InferenceData`` (posterior methods only)."""
+    if fit.samples is None:
+        raise ValueError(f"to_arviz needs posterior draws; method {fit.method!r} has none (use laplace, svi or nuts)")
+    data = _require_data(fit, "to_arviz")
+    dims, coords = _dims(fit)
+    dims = {**dims, "y": ["obs"], "X": ["obs", "feature"], "offset": ["obs"], "trials": ["obs"]}
+    coords["obs"] = list(range(len(data.y)))
+    groups = {
+        "posterior": {k: np.asarray(v) for k, v in fit.samples.items()},
+        "log_likelihood": {"y": fit.log_likelihood(data.X, data.y, offset=data.offset, trials=data.trials)},
+        "observed_data": {"y": data.y},
+        "constant_data": {"X": data.X, "offset": data.offset, "trials": data.trials},
+    }
+    stats = fit.info.get("sample_stats")
+    if stats:
+        groups["sample_stats"] = {k: np.asarray(v) for k, v in stats.items()}
+    if posterior_predictive:
+        draws = fit._draws()
+        y_rep = evaluate(fit.model, "sample", draws, data.X, None, data.offset, data.trials,
+                         key=jax.random.PRNGKey(seed))
+        chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
+        groups["posterior_predictive"] = {"y": y_rep.reshape(chains, n_draws, -1)}
+    return az.from_dict(**groups, coords=coords, dims=dims)
+
+
+def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
+    """ArviZ's summary of every scalar parameter; with hidden layers, a note says to read the function summary."""
+    dims, coords = _dims(fit)
+    posterior = az.from_dict(posterior={k: np.asarray(v) for k, v in fit.samples.items()}, coords=coords, dims=dims)
+    table = az.summary(posterior, hdi_prob=prob)
+    if fit.model.depth > 0:
+        table.attrs["note"] = (
+            "hidden layers: weights are not identified (units permute, odd activations flip sign), so r_hat "
+            "and ESS of single weights mislead; judge convergence with fit.summary(kind='function')"
+        )
+    return table
+
+
+def probe_rows(n_rows: int) -> np.ndarray:
+    """A fixed subset of the training rows (the same for every fit of the same size)."""
+    return np.sort(np.random.default_rng(0).choice(n_rows, size=min(n_rows, N_PROBES), replace=False))
+
+
+def function_draws(fit) -> xr.Dataset:
+    """``E[y | x]`` (class probabilities for categorical) at the probe rows, per draw."""
+    data = _require_data(fit, "kind='function'")
+    rows = probe_rows(len(data.y))
+    chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
+    categorical = fit.model.family.name == "categorical"
+    quantity = "proba" if categorical else "mean"
+    values = evaluate(fit.model, quantity, fit._draws(), data.X[rows], None, data.offset[rows], data.trials[rows])
+    values = values.reshape((chains, n_draws) + values.shape[1:])
+    dims = ["chain", "draw", "probe"] + (["class"] if categorical else [])
+    name = "p" if categorical else "mu"
+    return xr.Dataset({name: (dims, values)}, coords={"probe": rows})
+
+
+def function_summary(fit, prob: float = 0.95) -> pd.DataFrame:
+    """r-hat, ESS and MCSE of ``E[y | x]`` at probe rows (``mu[row]``; ``p[row, class]`` for categorical)."""
+    return az.summary(function_draws(fit), hdi_prob=prob)
+
+
+def check_diagnostics(fit) -> None:
+    """Warn on divergences, r-hat above 1.01 or bulk ESS below 100 (function space with hidden layers)."""
+    divergences = fit.info.get("divergences", 0)
+    problems = []
+    if divergences:
+        problems.append(f"{divergences} divergent transitions (raise target_accept, e.g. 0.95, or reparametrise)")
+    table = function_summary(fit) if fit.model.depth > 0 else posterior_summary(fit)
+    where = "E[y|x] at probe rows" if fit.model.depth > 0 else "parameters"
+    chains = np.shape(next(iter(fit.samples.values())))[0]
+    r_hat = table["r_hat"].max() if chains > 1 else np.nan
+    ess = table["ess_bulk"].min()
+    fit.info.update({"max_r_hat": float(r_hat), "min_ess_bulk": float(ess), "diagnosed_on": where})
+    if np.isfinite(r_hat) and r_hat > RHAT_MAX:
+        problems.append(f"max r_hat {r_hat:.3f} > {RHAT_MAX} on {where} (run longer or check for multimodality)")
+    if np.isfinite(ess) and ess < ESS_MIN:
+        problems.append(f"min bulk ESS {ess:.0f} < {ESS_MIN} on {where} (draw more samples)")
+    if problems:
+        warnings.warn("NUTS diagnostics: " + "; ".join(problems), DiagnosticsWarning, stacklevel=4)
