@@ -1,12 +1,14 @@
-"""The ``bayes-rglm`` command.
+"""The ``bayes-rglm`` command: list, fit and compare the ready model specs in ``models/``.
 
-``bayes-rglm fit`` fits the default model (a one-hidden-layer Bayesian
-logistic regression on scikit-learn's breast-cancer data, MAP) and writes
-``summary.csv``, ``metrics.json`` and ``report.md`` into an output folder;
-``bayes-rglm info`` prints versions and JAX devices.
+- ``bayes-rglm list [--json]``
+- ``bayes-rglm fit [SPEC] [--method M] [--out DIR] [--seed N] [--quick] [--quiet]``
+- ``bayes-rglm compare SPEC --methods mle,map,svi,nuts [--out DIR] [--quick] [--quiet]``
+- ``bayes-rglm info``
 
-Exit codes: 0 success, 2 usage error (one line, no traceback), 1 failure
-while fitting.
+Exit codes: 0 success; 2 usage or spec error (one line, no traceback); 1 a
+failure while fitting.  Output folders are written in a temporary folder
+beside the target and swapped in at the end, so a failed run never leaves a
+half-written result or replaces a good one.
 """
 
 from __future__ import annotations
@@ -20,51 +22,84 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from .spec import METHOD_NAMES, SpecError
+
+FAMILIES_WITH_CLASSES = ("bernoulli", "categorical", "ordinal")
 
 
-class UsageError(Exception):
-    """A problem with the command line or a spec: exit code 2."""
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: one line, exit code 2
+        raise SpecError(message)
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bayes-rglm", description="Bayesian recursive GLMs: fit ready models.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fit = sub.add_parser("fit", help="fit the default model and write results into --out")
-    fit.add_argument("--method", default="map", choices=["mle", "map"], help="estimation method")
-    fit.add_argument("--out", default="bayes_rglm_out", help="output folder (replaced atomically)")
+    parser = _Parser(prog="bayes-rglm", description="Bayesian recursive GLMs: list, fit and compare ready models.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    listing = sub.add_parser("list", help="the model specs in models/")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    fit = sub.add_parser("fit", help="fit a spec (default: the default spec) and write results")
+    fit.add_argument("spec", nargs="?", help="spec file or name (see `bayes-rglm list`)")
+    fit.add_argument("--method", choices=METHOD_NAMES, help="override the spec's method")
+    fit.add_argument("--out", help="output folder (default: bayes_rglm_out/SPEC_NAME)")
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--quiet", action="store_true", help="print only the output folder")
+    fit.add_argument("--quick", action="store_true", help="shrink warm-up, draws and steps for a smoke run")
+    fit.add_argument("--quiet", action="store_true", help="no progress bars; print only where results went")
+    compare = sub.add_parser("compare", help="fit several methods on the same split")
+    compare.add_argument("spec")
+    compare.add_argument("--methods", default="mle,map,laplace,svi,nuts")
+    compare.add_argument("--out")
+    compare.add_argument("--seed", type=int, default=0)
+    compare.add_argument("--quick", action="store_true")
+    compare.add_argument("--quiet", action="store_true")
     sub.add_parser("info", help="versions and JAX devices")
     return parser
 
 
-def _info() -> int:
+def _list(args) -> int:
+    from .spec import list_specs
+
+    rows = [s.summary_row() for s in list_specs()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        hidden = "x".join(map(str, r["hidden"])) or "-"
+        acts = ",".join(sorted(set(r["activations"]))) or "-"
+        mark = "*" if r["default"] else " "
+        print(f"{mark} {r['name']:<{width}}  {r['family']:<11} {r['link']:<9} hidden={hidden:<6} act={acts:<8} "
+              f"data={r['data']:<14} method={r['method']:<8} {r['description']}")
+    print("(* the default spec)")
+    return 0
+
+
+def _info(args) -> int:
     import arviz
     import jax
+    import numpy
     import numpyro
 
-    import bayes_rglm
+    from . import __version__
 
-    print(f"bayes_rglm {bayes_rglm.__version__}")
-    for module in (jax, numpyro, arviz, np):
+    print(f"bayes_rglm {__version__}")
+    for module in (jax, numpyro, arviz, numpy):
         print(f"{module.__name__} {module.__version__}")
     print("devices:", ", ".join(str(d) for d in jax.devices()))
     return 0
 
 
-def _write_atomically(out: Path, write) -> None:
-    """Write into a temporary folder beside ``out``, then swap it in; a failure leaves ``out`` untouched."""
+def write_atomically(out: Path, write) -> None:
+    """Build the folder in a temporary sibling, then swap it in; on failure ``out`` is left as it was."""
     out = out.resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write(tmp)
         if out.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, backup / out.name)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
             os.replace(tmp, out)
-            shutil.rmtree(backup)
+            shutil.rmtree(old)
         else:
             os.replace(tmp, out)
     finally:
@@ -72,64 +107,136 @@ def _write_atomically(out: Path, write) -> None:
             shutil.rmtree(tmp)
 
 
-def _fit_default(args) -> int:
-    from sklearn.model_selection import train_test_split
+def _run(spec, method: str, args, split=None):
+    """Fit ``spec`` by ``method``; returns (fit, metrics, split, seconds)."""
+    from .experiment import held_out_metrics, split_data
 
-    import bayes_rglm as br
-    from bayes_rglm import datasets
-
-    data = datasets.load("breast_cancer")
-    X_train, X_test, y_train, y_test = train_test_split(data.X, data.y, test_size=0.25, random_state=args.seed,
-                                                        stratify=data.y)
-    X_test = datasets.standardise(X_test, X_train)
-    X_train = datasets.standardise(X_train)
-    model = br.RGLM(family="bernoulli", hidden=(8,), activation="tanh")
+    model = spec.model()
+    split = split or split_data(spec.data, model.family.name in FAMILIES_WITH_CLASSES)
+    options = spec.method_options(method, quick=args.quick)
     started = time.perf_counter()
-    fit = model.fit(X_train, y_train, method=args.method, seed=args.seed)
-    elapsed = time.perf_counter() - started
-    proba = fit.predict_proba(X_test)[:, 1]
-    metrics = {
-        "dataset": "breast_cancer",
-        "model": "bernoulli, logit link, hidden=(8,), tanh",
-        "method": args.method,
-        "fit_seconds": round(elapsed, 3),
-        "test_accuracy": float(np.mean((proba > 0.5) == (y_test.to_numpy() == 1))),
-        "test_log_predictive_density": float(np.mean(fit.log_likelihood(X_test, y_test))),
-        "converged": fit.info["converged"],
-    }
+    fit = model.fit(split.X_train, split.y_train, method=method, seed=args.seed, trials=split.trials_train,
+                    progress=False if args.quiet else None, **options)
+    seconds = time.perf_counter() - started
+    metrics = {"spec": spec.name, "method": method, "seconds": round(seconds, 3),
+               **held_out_metrics(fit, split.X_test, split.y_test, trials=split.trials_test)}
+    return fit, metrics, split, seconds
+
+
+def _fit(args) -> int:
+    from . import plots
+    from .spec import find_spec
+
+    spec = find_spec(args.spec)
+    method = args.method or spec.method
+    fit, metrics, split, _ = _run(spec, method, args)
+    out = Path(args.out or Path("bayes_rglm_out") / spec.name)
 
     def write(folder: Path) -> None:
+        files = {}
         fit.summary().to_csv(folder / "summary.csv")
+        files["summary.csv"] = "parameter summary"
+        idata = None
+        if fit.samples is not None:
+            idata = fit.to_arviz(posterior_predictive=True, seed=args.seed)
+            idata.to_netcdf(str(folder / "posterior.nc"))
+            files["posterior.nc"] = "ArviZ InferenceData (netCDF)"
+            if fit.model.depth > 0:
+                fit.summary(kind="function").to_csv(folder / "function_summary.csv")
+                files["function_summary.csv"] = "r-hat and ESS of E[y|x] at probe rows"
+        fit.save(folder / "fit.nc")
+        files["fit.nc"] = "the fit, loadable with bayes_rglm.load"
+        pictures = [
+            plots.trace_or_rank(fit, idata, folder / "trace.png"),
+            plots.elbo_curve(fit, folder / "elbo.png"),
+            plots.predictive_check(fit, idata, folder / "ppc.png"),
+            plots.coefficients(fit, folder / "coefficients.png"),
+        ]
+        if fit.model.family.has_classes:
+            pictures.append(plots.calibration(split.y_test, fit.predict_proba(split.X_test), folder / "calibration.png"))
+        for picture in filter(None, pictures):
+            files[picture.name] = "plot"
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        report = ["# bayes-rglm fit: default model", "", f"- data: {data.description}", ""]
-        report += [f"- {k}: {v}" for k, v in metrics.items()]
-        report += ["", "Files: [summary.csv](summary.csv), [metrics.json](metrics.json)"]
-        (folder / "report.md").write_text("\n".join(report) + "\n")
+        files["metrics.json"] = "held-out metrics"
+        _report(folder, spec, fit, metrics, files, split.description)
 
-    out = Path(args.out)
-    _write_atomically(out, write)
+    write_atomically(out, write)
     if not args.quiet:
-        print(f"{metrics['model']} on {metrics['dataset']} by {args.method}: test accuracy "
-              f"{metrics['test_accuracy']:.3f}, log predictive density {metrics['test_log_predictive_density']:.3f}")
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "seconds")
+        print(f"{spec.name}: {fit.model.family.name}/{fit.model.link.name} by {method} in {metrics['seconds']:.1f}s; "
+              f"held-out {shown}")
     print(f"results written to {out.resolve()}")
     return 0
 
 
+def _report(folder: Path, spec, fit, metrics: dict, files: dict, description: str) -> None:
+    model = fit.model
+    lines = [f"# {spec.name}", "", spec.description, "", f"- data: {description}",
+             f"- model: family {model.family.name}, link {model.link.name}, hidden {list(model.hidden)}, "
+             f"activations {[a.name for a in model.activations]}", f"- method: {fit.method}", "",
+             "## Held-out metrics", "", "| metric | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v} |" for k, v in metrics.items()]
+    if "max_r_hat" in fit.info:
+        lines += ["", f"Diagnostics ({fit.info['diagnosed_on']}): max r-hat {fit.info['max_r_hat']:.3f}, "
+                      f"min bulk ESS {fit.info['min_ess_bulk']:.0f}, divergences {fit.info.get('divergences', 0)}"]
+    lines += ["", "## Files", ""]
+    for name, what in files.items():
+        lines.append(f"- [{name}]({name}): {what}")
+        if name.endswith(".png"):
+            lines.append(f"\n  ![{name}]({name})\n")
+    (folder / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _compare(args) -> int:
+    import pandas as pd
+
+    from . import plots
+    from .experiment import split_data
+    from .spec import find_spec
+
+    spec = find_spec(args.spec)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHOD_NAMES]
+    if unknown or not methods:
+        raise SpecError(f"--methods: {unknown[0] if unknown else '(empty)'!r} is not a method; "
+                        f"allowed: {','.join(METHOD_NAMES)}")
+    split = split_data(spec.data, spec.model().family.name in FAMILIES_WITH_CLASSES)
+    rows = []
+    for method in methods:
+        _, metrics, _, _ = _run(spec, method, args, split)
+        rows.append(metrics)
+        if not args.quiet:
+            print(f"{method:>8}: held-out lpd {metrics['test_lpd']:.4f} in {metrics['seconds']:.1f}s")
+    table = pd.DataFrame(rows)
+    out = Path(args.out or Path("bayes_rglm_out") / f"{spec.name}_compare")
+
+    def write(folder: Path) -> None:
+        table.to_csv(folder / "comparison.csv", index=False)
+        (folder / "comparison.md").write_text(markdown_table(table))
+        plots.method_comparison(table, folder / "comparison.png")
+
+    write_atomically(out, write)
+    print(f"results written to {out.resolve()}")
+    return 0
+
+
+def markdown_table(table) -> str:
+    """A pandas DataFrame as a GitHub markdown table (no extra dependency)."""
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + " --- |" * len(table.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:
-        return int(stop.code or 0)
-    try:
-        if args.command == "info":
-            return _info()
-        return _fit_default(args)
-    except UsageError as err:
+        args = _parser().parse_args(argv)
+        return {"list": _list, "fit": _fit, "compare": _compare, "info": _info}[args.command](args)
+    except SpecError as err:
         print(f"bayes-rglm: error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError, FloatingPointError, OSError) as err:
-        print(f"bayes-rglm: fitting failed: {err}", file=sys.stderr)
+    except (ValueError, TypeError, FloatingPointError, OSError, RuntimeError) as err:
+        print(f"bayes-rglm: fitting failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
 
 

@@ -13,6 +13,7 @@ function while disagreeing on the weights: convergence is judged on
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 with warnings.catch_warnings():
@@ -84,11 +85,22 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
     return az.from_dict(**groups, coords=coords, dims=dims)
 
 
+def _summary(data, prob: float) -> pd.DataFrame:
+    """``az.summary``, quiet about single-chain posteriors (Laplace, SVI), whose r-hat is NaN by design."""
+    logger = logging.getLogger("arviz")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return az.summary(data, hdi_prob=prob)
+    finally:
+        logger.setLevel(level)
+
+
 def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """ArviZ's summary of every scalar parameter; with hidden layers, a note says to read the function summary."""
     dims, coords = _dims(fit)
     posterior = az.from_dict(posterior={k: np.asarray(v) for k, v in fit.samples.items()}, coords=coords, dims=dims)
-    table = az.summary(posterior, hdi_prob=prob)
+    table = _summary(posterior, prob)
     if fit.model.depth > 0:
         table.attrs["note"] = (
             "hidden layers: weights are not identified (units permute, odd activations flip sign), so r_hat "
@@ -118,7 +130,7 @@ def function_draws(fit) -> xr.Dataset:
 
 def function_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """r-hat, ESS and MCSE of ``E[y | x]`` at probe rows (``mu[row]``; ``p[row, class]`` for categorical)."""
-    return az.summary(function_draws(fit), hdi_prob=prob)
+    return _summary(function_draws(fit), prob)
 
 
 def check_diagnostics(fit) -> None:

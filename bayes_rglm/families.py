@@ -254,19 +254,30 @@ def _probability(link, eta):
     return jnp.exp(link.log_cdf(eta))
 
 
-def Gaussian(sigma_prior: dist.Distribution | None = None) -> Family:
-    """Normal likelihood ``y ~ N(f(eta), sigma^2)``; default ``sigma ~ HalfNormal(2.5 sd(y))``."""
+def Gaussian(sigma_prior: dist.Distribution | None = None, sigma: float | None = None) -> Family:
+    """Normal likelihood ``y ~ N(f(eta), sigma^2)``; default ``sigma ~ HalfNormal(2.5 sd(y))``.
+
+    ``sigma=`` fixes the noise scale (a known-variance model): no ``sigma``
+    parameter is then estimated.
+    """
+    if sigma is not None:
+        if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0 < sigma < np.inf:
+            raise ValueError(f"sigma must be a positive finite number (a fixed noise scale), got {sigma!r}")
+        if sigma_prior is not None:
+            raise ValueError("give sigma (fixed) or sigma_prior (estimated), not both")
+    fixed = None if sigma is None else float(sigma)
+    scale = (lambda nu: nu["sigma"]) if fixed is None else (lambda nu: fixed)
     return Family(
         "gaussian",
         "identity",
         ("identity", "log", "inverse", "sqrt", "tobit"),
-        lambda eta, y, link, nu, trials: dist.Normal(link.inverse(eta[:, 0]), nu["sigma"]).log_prob(y),
+        lambda eta, y, link, nu, trials: dist.Normal(link.inverse(eta[:, 0]), scale(nu)).log_prob(y),
         lambda eta, link, nu, trials: link.inverse(eta[:, 0]),
-        lambda key, eta, link, nu, trials: link.inverse(eta[:, 0])
-        + nu["sigma"] * jax.random.normal(key, eta.shape[:1]),
+        lambda key, eta, link, nu, trials: link.inverse(eta[:, 0]) + scale(nu) * jax.random.normal(key, eta.shape[:1]),
         _validate_real("gaussian"),
-        (_sigma(sigma_prior),),
-        description="real y: linear regression",
+        (_sigma(sigma_prior),) if fixed is None else (),
+        description="real y: linear regression" + ("" if fixed is None else f" (sigma fixed at {fixed:g})"),
+        options=() if fixed is None else (("sigma", fixed),),
     )
 
 

@@ -1,0 +1,95 @@
+"""Train/test splits from a spec's data table, and held-out metrics for any fit.
+
+Held-out log predictive density per observation is
+``mean_i log( mean_s p(y_i | theta_s) )`` (the plug-in density for mle/map);
+error is accuracy for classifiers and RMSE otherwise; classifiers also get the
+expected calibration error (10 equal-width bins of the top-class probability).
+
+Examples
+--------
+>>> import numpy as np
+>>> expected_calibration_error(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]))
+0.15
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from . import datasets
+
+
+class Split(NamedTuple):
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_test: pd.DataFrame
+    y_test: pd.Series
+    trials_train: np.ndarray | None
+    trials_test: np.ndarray | None
+    description: str
+
+
+def split_data(data_table: dict, classes: bool, seed: int | None = None) -> Split:
+    """Load the spec's dataset, pick features, split train/test, standardise by training statistics."""
+    from sklearn.model_selection import train_test_split
+
+    data = datasets.load(data_table["dataset"], data_table.get("target"))
+    X = data.X
+    features = data_table.get("features")
+    if features:
+        missing = [f for f in features if f not in X.columns]
+        if missing:
+            raise ValueError(f"data.features: {missing[0]!r} is not a column; columns: {list(X.columns)}")
+        X = X[features]
+    seed = data_table.get("split_seed", 0) if seed is None else seed
+    rows = np.arange(len(X))
+    stratify = data.y if classes and data.y.value_counts().min() >= 2 else None
+    train, test = train_test_split(rows, test_size=data_table.get("test_size", 0.25), random_state=seed,
+                                   stratify=stratify)
+    X_train, X_test = X.iloc[train], X.iloc[test]
+    if data_table.get("standardise", True):
+        X_test = datasets.standardise(X_test, X_train)
+        X_train = datasets.standardise(X_train)
+    trials = None if data.trials is None else data.trials.to_numpy()
+    return Split(X_train, data.y.iloc[train], X_test, data.y.iloc[test],
+                 None if trials is None else trials[train], None if trials is None else trials[test],
+                 data.description)
+
+
+def expected_calibration_error(y, proba, bins: int = 10) -> float:
+    """``sum_b (n_b / n) |accuracy_b - confidence_b|`` over equal-width bins of the top-class probability."""
+    y = np.asarray(y).astype(int)
+    confidence = proba.max(axis=1)
+    hit = proba.argmax(axis=1) == y
+    which = np.clip((confidence * bins).astype(int), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            total += mask.mean() * abs(hit[mask].mean() - confidence[mask].mean())
+    return float(round(total, 12))
+
+
+def held_out_metrics(fit, X, y, trials=None) -> dict:
+    """Log predictive density per observation, accuracy or RMSE, and calibration for classifiers."""
+    y = np.asarray(y, dtype=float)
+    ll = np.asarray(fit.log_likelihood(X, y, trials=trials))
+    if ll.ndim == 3:
+        ll = ll.reshape(-1, ll.shape[-1])
+        lpd = logsumexp(ll, axis=0) - np.log(ll.shape[0])
+    else:
+        lpd = ll
+    metrics = {"test_lpd": float(np.mean(lpd)), "n_test": int(len(y))}
+    family = fit.model.family
+    if family.has_classes:
+        proba = fit.predict_proba(X)
+        metrics["accuracy"] = float(np.mean(proba.argmax(axis=1) == y.astype(int)))
+        metrics["ece"] = expected_calibration_error(y, proba)
+    else:
+        mean = fit.predict(X, trials=trials)
+        metrics["rmse"] = float(np.sqrt(np.mean((mean - y) ** 2)))
+    return metrics
