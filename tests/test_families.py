@@ -77,6 +77,11 @@ def _gaussian_cases():
         eta = POSITIVE_ETA if link != "identity" else REAL_ETA
         ref = stats.norm.logpdf(y, loc=INVERSE[link](eta), scale=sigma)
         yield Case(f"gaussian-{link}", family, link, _col(eta), y, {"sigma": sigma}, None, ref)
+    # a fixed noise scale: no sigma parameter
+    fixed = families.Gaussian(sigma=sigma)
+    assert fixed.nuisance == ()
+    ref = stats.norm.logpdf(y, loc=REAL_ETA, scale=sigma)
+    yield Case("gaussian(sigma=0.7)-identity", fixed, "identity", _col(REAL_ETA), y, {}, None, ref)
 
 
 def _bernoulli_cases():
@@ -228,9 +233,9 @@ ORD_CUTS = {"cutpoints": np.array([-1.0, 0.3, 1.5])}
 MC_CASES = [
     McCase("gaussian-identity", families.Gaussian(), "identity", _col([-1.0, 0.5, 3.0]), {"sigma": 0.8}),
     McCase("gaussian-log", families.Gaussian(), "log", _col([-1.0, 0.5, 1.5]), {"sigma": 0.8}),
-    *[McCase(f"bernoulli-{l}", families.Bernoulli(), l, _col([-1.5, 0.0, 0.8])) for l in CDF],
-    *[McCase(f"binomial-{l}", families.Binomial(), l, _col([-1.0, 0.2, 1.0]), {}, np.array([1.0, 4.0, 12.0]))
-      for l in ("logit", "cloglog")],
+    *[McCase(f"bernoulli-{name}", families.Bernoulli(), name, _col([-1.5, 0.0, 0.8])) for name in CDF],
+    *[McCase(f"binomial-{name}", families.Binomial(), name, _col([-1.0, 0.2, 1.0]), {}, np.array([1.0, 4.0, 12.0]))
+      for name in ("logit", "cloglog")],
     McCase("poisson-log", families.Poisson(), "log", _col([-1.0, 0.5, 2.0]), {}),
     McCase("poisson-sqrt", families.Poisson(), "sqrt", _col([0.5, 1.0, 2.5]), {}),
     McCase("gamma-inverse", families.Gamma(), "inverse", _col([0.5, 1.0, 3.0]), {"concentration": 2.5}),
@@ -241,8 +246,8 @@ MC_CASES = [
     McCase("tobit[0,5]", families.Tobit(lower=0.0, upper=5.0), "identity", _col([-0.5, 2.5, 5.5]), {"sigma": 1.5}),
     McCase("tobit[-inf,2]", families.Tobit(lower=-np.inf, upper=2.0), "tobit", _col([0.5, 2.0, 3.0]),
            {"sigma": 1.0}),
-    *[McCase(f"ordinal-{l}", families.Ordinal(), l, _col([-1.5, 0.2, 2.0]), ORD_CUTS)
-      for l in ("logit", "probit", "cloglog")],
+    *[McCase(f"ordinal-{name}", families.Ordinal(), name, _col([-1.5, 0.2, 2.0]), ORD_CUTS)
+      for name in ("logit", "probit", "cloglog")],
 ]
 
 
@@ -252,9 +257,15 @@ def test_every_family_has_monte_carlo_case():
 
 
 def _draws(family: Family, link, eta, nu, trials, seed=0) -> np.ndarray:
+    """``N_DRAWS`` independent draws of ``y`` (one key each), shape ``(N_DRAWS, n)``.
+
+    One jit per case (the samplers' while-loops compile far faster jitted than op by op,
+    and the persistent compilation cache of ``conftest.py`` makes re-runs cheap).
+    """
     keys = jax.random.split(jax.random.PRNGKey(seed), N_DRAWS)
-    draw = jax.vmap(lambda key: family.sample(key, eta, link, nu, trials))
-    return np.asarray(draw(keys), dtype=np.float64)  # (N_DRAWS, n)
+    draw = jax.jit(jax.vmap(lambda key, eta, nu, trials: family.sample(key, eta, link, nu, trials),
+                            in_axes=(0, None, None, None)))
+    return np.asarray(draw(keys, eta, nu, trials), dtype=np.float64)
 
 
 def _assert_within_se(draws: np.ndarray, expected: np.ndarray, what: str):
@@ -266,6 +277,7 @@ def _assert_within_se(draws: np.ndarray, expected: np.ndarray, what: str):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", MC_CASES, ids=[case.id for case in MC_CASES])
 def test_sample_mean_matches_mean(case: McCase):
     link = get_link(case.link)
@@ -285,6 +297,7 @@ CLASS_CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", CLASS_CASES, ids=[case.id for case in CLASS_CASES])
 def test_sample_frequencies_match_proba(case: McCase):
     """For families with classes (categorical's ``mean`` is the modal class, so its ``proba`` is the check)."""
@@ -395,7 +408,7 @@ def test_validate_returns_n_classes(name, y, trials, n_classes):
     summary = get_family(name).validate(y, trials)
     assert isinstance(summary, DataSummary)
     assert summary.n_classes == n_classes
-    if get_family(name).has_classes and name != "bernoulli" or name == "binomial":
+    if name in ("bernoulli", "binomial", "categorical", "ordinal"):  # class frequencies (ordinal cutpoint starts)
         assert len(summary.class_freq) == n_classes
         np.testing.assert_allclose(sum(summary.class_freq), 1.0)
     assert summary.y_scale > 0

@@ -25,7 +25,7 @@ from . import objective as obj
 from .point import MAX_COVARIANCE, optimise, point_info
 
 
-def _unconstrained_precision(model: RGLM, opt, covariance: str) -> np.ndarray:
+def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int) -> np.ndarray:
     """``H_u = T' H_c T`` with ``T`` the Jacobian of the constraining map (exact at a stationary point)."""
     theta = opt.solution.x
 
@@ -43,7 +43,6 @@ def _unconstrained_precision(model: RGLM, opt, covariance: str) -> np.ndarray:
             f"covariance='full' needs a dense Hessian, but the model has {opt.n_params} > {MAX_COVARIANCE} "
             "parameters; use covariance='diag' or method='svi'"
         )
-    n_classes = int(opt.problem.y.max()) + 1 if model.family.has_classes else 2
     f = obj.negative_log_density(model, n_classes, True, unconstrained=True)
     grad = jax.grad(lambda t: f(t, opt.problem))
     diagonal = jax.lax.map(lambda e: jnp.vdot(e, jax.jvp(grad, (theta,), (e,))[1]), jnp.eye(theta.size))
@@ -60,7 +59,7 @@ def fit_laplace(model: RGLM, data: Dataset, method: str, seed: int, *, num_sampl
         raise ValueError(f"covariance={covariance!r} is not known; use 'full' or 'diag'")
     opt = optimise(model, data, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
     started = time.perf_counter()
-    precision = _unconstrained_precision(model, opt, covariance)
+    precision = _unconstrained_precision(model, opt, covariance, data.summary.n_classes)
     evals, evecs = np.linalg.eigh(precision)
     if np.any(evals <= 0):
         raise ValueError(

@@ -29,15 +29,45 @@ from ..model import RGLM
 
 
 class Problem(NamedTuple):
-    """Traced inputs of one fit: standardised design, response, offsets, trials, and the standardisation."""
+    """Traced inputs of one fit: standardised design, response, offsets, trials, row weights
+    (0 for padding rows) and the standardisation."""
 
     X: jax.Array
     y: jax.Array
     offset: jax.Array
     trials: jax.Array
+    weights: jax.Array
     y_scale: jax.Array
     shift: jax.Array
     scale: jax.Array
+
+
+def padded_size(n: int) -> int:
+    """``n`` rounded up to one of 8 sizes per power of two (at most 12.5% padding).
+
+    Fits with row counts in the same bucket share one compiled solver, so
+    cross-validation and training-size sweeps do not recompile per fold.
+    """
+    if n <= 16:
+        return 16
+    step = 1 << (int(np.floor(np.log2(n))) - 3)
+    return int(-(-n // step) * step)
+
+
+def make_problem(X, y, offset, trials, y_scale, shift, scale) -> Problem:
+    """Standardise, pad the rows to :func:`padded_size` with weight-0 copies of row 0, move to JAX."""
+    n = X.shape[0]
+    pad = padded_size(n) - n
+    weights = np.concatenate([np.ones(n), np.zeros(pad)])
+
+    def padded(a):
+        return np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) if pad else a
+
+    return Problem(
+        jnp.asarray(padded((X - shift) / scale)), jnp.asarray(padded(y)), jnp.asarray(padded(offset)),
+        jnp.asarray(padded(trials)), jnp.asarray(weights), jnp.asarray(y_scale), jnp.asarray(shift),
+        jnp.asarray(scale),
+    )
 
 
 def standardisation(model: RGLM, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +146,8 @@ def negative_log_density(model: RGLM, n_classes: int, use_prior: bool, unconstra
         params = unravel(theta)
         if unconstrained:
             params = constrain(model, params)
-        total = -jnp.sum(model.log_likelihood(params, problem.X, problem.y, problem.offset, problem.trials))
+        pointwise = model.log_likelihood(params, problem.X, problem.y, problem.offset, problem.trials)
+        total = -jnp.sum(problem.weights * pointwise)
         return total + prior(theta, problem) if use_prior else total
 
     return objective
@@ -157,8 +188,11 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
             (h_ee, h_ev), (_, h_vv) = jax.vmap(jax.hessian(row_nll, argnums=(0, 1)), in_axes=(0, None, 0, 0))(
                 eta, v, problem.y, problem.trials
             )
+            h_ev = h_ev * problem.weights[:, None, None]
+            h_vv = h_vv * problem.weights[:, None, None]
         else:
             h_ee = jax.vmap(jax.hessian(row_nll), in_axes=(0, None, 0, 0))(eta, v, problem.y, problem.trials)
+        h_ee = h_ee * problem.weights[:, None, None]
         if columns == 1:
             block_cc = (design * h_ee[:, 0, 0, None]).T @ design
         else:

@@ -5,8 +5,9 @@ Both are ``lax.while_loop`` programs (small graphs, so they compile in about a s
 
 ``newton`` takes the exact Hessian.  Each step solves ``H p = g`` after a
 symmetric Jacobi scaling by Cholesky; where ``H`` is not positive definite
-(non-convex deep nets, saddle points) it takes a diagonally scaled gradient
-step instead, so the step is always a descent direction.  A backtracking Armijo line search
+(non-convex regions, saddle points) it inverts the absolute eigenvalues
+instead (a "saddle-free" Newton step), so the step is always a descent
+direction.  A backtracking Armijo line search
 rejects non-finite or non-decreasing trial points.  It stops when half the
 Newton decrement ``g' H^{-1} g / 2`` falls below ``tol * max(1, |f|)``.
 
@@ -39,7 +40,7 @@ class Solution(NamedTuple):
 
 
 def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
-    """``H^{-1} g`` with Jacobi scaling; ``g / |diag H|`` where ``H`` is not positive definite."""
+    """``H^{-1} g`` with Jacobi scaling; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not positive definite."""
     h = 0.5 * (hessian + hessian.T)
     d = 1.0 / jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(h)), 1e-300))
     scaled = h * d[:, None] * d[None, :]
@@ -47,10 +48,17 @@ def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
     chol = jnp.linalg.cholesky(scaled)
     chol_ok = jnp.all(jnp.isfinite(chol))
 
-    # Not positive definite (a saddle or a non-convex region): a diagonally scaled gradient step,
-    # which the line search then shortens as needed.
-    step = jnp.where(chol_ok, jax.scipy.linalg.cho_solve((jnp.where(chol_ok, chol, jnp.eye(g.size)), True), g),
-                     g / jnp.maximum(jnp.abs(jnp.diag(scaled)), 1e-12))
+    def by_cholesky(_):
+        return jax.scipy.linalg.cho_solve((chol, True), g)
+
+    def by_eigen(_):
+        # Not positive definite (a saddle or a non-convex region, e.g. (beta, log sigma) far from the
+        # optimum): invert |eigenvalues|, a "saddle-free" Newton step, which stays a descent direction.
+        evals, evecs = jnp.linalg.eigh(scaled)
+        floor = 1e-10 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
+        return evecs @ ((evecs.T @ g) / jnp.maximum(jnp.abs(evals), floor))
+
+    step = jax.lax.cond(chol_ok, by_cholesky, by_eigen, None)
     return step * d
 
 

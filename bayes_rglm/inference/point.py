@@ -127,10 +127,7 @@ def optimise(model: RGLM, data: Dataset, use_prior: bool, seed: int, *, max_iter
         )
     n_classes = data.summary.n_classes
     shift, scale = obj.standardisation(model, data.X)
-    problem = obj.Problem(
-        jnp.asarray((data.X - shift) / scale), jnp.asarray(data.y), jnp.asarray(data.offset),
-        jnp.asarray(data.trials), jnp.asarray(data.summary.y_scale), jnp.asarray(shift), jnp.asarray(scale),
-    )
+    problem = obj.make_problem(data.X, data.y, data.offset, data.trials, data.summary.y_scale, shift, scale)
     _, unravel = obj.flat_layout(model, data.X.shape[1], n_classes)
     n_params = int(sum(np.prod(v) for v in model.parameter_shapes(data.X.shape[1], n_classes).values()))
     run = _compiled_fit(model, n_classes, use_prior, int(max_iter), float(tol), n_params)

