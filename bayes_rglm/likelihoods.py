@@ -30,8 +30,11 @@ def categorical_logits(eta: jax.Array) -> jax.Array:
 
 
 def _log_diff(log_a: jax.Array, log_b: jax.Array) -> jax.Array:
-    """``log(exp(log_a) - exp(log_b))`` for ``log_a >= log_b``."""
-    return log_a + log1mexp(log_b - log_a)
+    """``log(exp(log_a) - exp(log_b))`` for ``log_a >= log_b``; ``-inf`` when both are ``-inf``."""
+    empty = ~jnp.isfinite(log_a)
+    safe_a = jnp.where(empty, 0.0, log_a)
+    safe_b = jnp.where(empty, -1.0, log_b)
+    return jnp.where(empty, -jnp.inf, safe_a + log1mexp(safe_b - safe_a))
 
 
 def ordinal_log_probs(eta: jax.Array, cutpoints: jax.Array, link: Link) -> jax.Array:

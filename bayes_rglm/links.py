@@ -33,9 +33,35 @@ Array = jax.Array
 
 
 def log1mexp(x: Array) -> Array:
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate near 0 and for large ``-x`` (Maechler 2012)."""
+    """``log(1 - exp(x))`` for ``x <= 0``, accurate near 0 and for large ``-x`` (Maechler 2012).
+
+    Each branch gets only inputs it is finite on, so gradients stay finite too.
+    """
     x = jnp.minimum(x, -1e-300)
-    return jnp.where(x > -0.6931471805599453, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+    near_zero = x > -0.6931471805599453
+    small = jnp.where(near_zero, x, -1.0)
+    large = jnp.where(near_zero, -1.0, x)
+    return jnp.where(near_zero, jnp.log(-jnp.expm1(small)), jnp.log1p(-jnp.exp(large)))
+
+
+def _cloglog_log_cdf(eta: Array) -> Array:
+    """``log(1 - exp(-exp(eta)))``: ``eta - exp(eta)/2`` far left, ``log1p(-exp(-exp(eta)))`` right."""
+    left = eta < -30.0
+    right = eta > 0.0
+    # Safe inputs per branch by where, not clip: clip halves the gradient at its bounds.
+    e_left = jnp.where(left, eta, -31.0)
+    e_mid = jnp.where(left | right, -1.0, eta)
+    e_right = jnp.where(right, jnp.minimum(eta, 700.0), 1.0)
+    return jnp.where(
+        left,
+        e_left - 0.5 * jnp.exp(e_left),
+        jnp.where(right, jnp.log1p(-jnp.exp(-jnp.exp(e_right))), jnp.log(-jnp.expm1(-jnp.exp(e_mid)))),
+    )
+
+
+def _cloglog_log_sf(eta: Array) -> Array:
+    """``log(exp(-exp(eta))) = -exp(eta)``, kept finite (and its gradient too) up to eta = 700."""
+    return -jnp.exp(jnp.minimum(eta, 700.0))
 
 
 @dataclass(frozen=True)
@@ -119,9 +145,9 @@ LINKS: tuple[Link, ...] = (
         ("gumbel", "complementary_log_log", "cumulative_cloglog"),
         lambda mu: jnp.log(-jnp.log1p(-mu)),
         lambda eta: -jnp.expm1(-jnp.exp(eta)),
-        log_cdf=lambda eta: log1mexp(-jnp.exp(eta)),
-        log_sf=lambda eta: -jnp.exp(eta),
-        log_inverse=lambda eta: log1mexp(-jnp.exp(eta)),
+        log_cdf=_cloglog_log_cdf,
+        log_sf=_cloglog_log_sf,
+        log_inverse=_cloglog_log_cdf,
         description="binary: Gumbel CDF 1-exp(-exp(eta))",
     ),
     Link(

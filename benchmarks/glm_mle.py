@@ -410,10 +410,17 @@ def write_section(path: Path, section: str) -> None:
     else:
         new = old.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+    else:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(new)
+        os.chmod(tmp, mode)  # mkstemp creates 0600; keep the file's mode (or the umask default)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -3,9 +3,11 @@
 ``num_warmup`` and ``num_samples`` per chain, ``num_chains`` (default 4),
 ``chain_method`` (``"sequential"``, ``"parallel"`` across devices, or
 ``"vectorized"``), ``target_accept`` and ``dense_mass``.  Chains of models
-with hidden layers start from MAP solutions (one optimisation per chain from
-its own random start, plus a little jitter), so warm-up is spent adapting,
-not searching.  Divergences, tree depth, step size, acceptance and energy go
+start from MAP solutions (one optimisation per chain from its own random
+start, plus a little jitter), so warm-up is spent adapting, not searching,
+and chains of links with a restricted or symmetric domain (inverse: eta > 0;
+sqrt: eta and -eta give the same mean) start in the valid, same mode.
+``init="prior"`` uses numpyro's default random starts instead.  Divergences, tree depth, step size, acceptance and energy go
 to ``sample_stats``; divergences, r-hat above 1.01 and bulk ESS below 100 raise
 a :class:`~bayes_rglm.DiagnosticsWarning` (judged on E[y|x] at probe rows for
 models with hidden layers, whose weights are not identified).
@@ -61,9 +63,13 @@ def fit_nuts(model: RGLM, data: Dataset, method: str, seed: int, *, num_warmup: 
         raise ValueError(f"chain_method={chain_method!r} is not known; use 'sequential', 'parallel' or 'vectorized'")
     if not 0 < target_accept < 1:
         raise ValueError(f"target_accept must be in (0, 1), e.g. 0.8 or 0.95, got {target_accept!r}")
-    if model.prior.hierarchical and model.depth > 0 and init == "map":
+    if init not in (None, "map", "prior"):
+        raise ValueError(f"init={init!r} is not known; use 'map' (default) or 'prior'")
+    if model.prior.hierarchical and init == "map":
         raise ValueError("init='map' is not available with a hierarchical prior (its MAP does not exist)")
-    use_map = (model.depth > 0 and not model.prior.hierarchical) if init is None else init == "map"
+    # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
+    # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
+    use_map = not model.prior.hierarchical if init is None else init == "map"
     kernel = NUTS(model.numpyro_model, target_accept_prob=target_accept, dense_mass=dense_mass,
                   max_tree_depth=max_tree_depth)
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -101,7 +107,7 @@ def fit_nuts(model: RGLM, data: Dataset, method: str, seed: int, *, num_warmup: 
         "num_samples": num_samples,
         "num_chains": num_chains,
         "chain_method": chain_method,
-        "init": "map" if use_map else "numpyro default (uniform in [-2, 2], unconstrained)",
+        "init": "map" if use_map else "prior (numpyro default: uniform in [-2, 2], unconstrained)",
         "time": elapsed,
         "map_init_time": map_seconds,
         "divergences": int(stats["diverging"].sum()),
