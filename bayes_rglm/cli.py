@@ -138,7 +138,7 @@ def _fit(args) -> int:
         files["summary.csv"] = "parameter summary"
         idata = None
         if fit.samples is not None:
-            idata = fit.to_arviz(posterior_predictive=True, seed=args.seed)
+            idata = fit.to_arviz()
             idata.to_netcdf(str(folder / "posterior.nc"))
             files["posterior.nc"] = "ArviZ InferenceData (netCDF)"
             if fit.model.depth > 0:
@@ -149,7 +149,7 @@ def _fit(args) -> int:
         pictures = [
             plots.trace_or_rank(fit, idata, folder / "trace.png"),
             plots.elbo_curve(fit, folder / "elbo.png"),
-            plots.predictive_check(fit, idata, folder / "ppc.png"),
+            plots.predictive_check(fit, folder / "ppc.png", seed=args.seed),
             plots.coefficients(fit, folder / "coefficients.png"),
         ]
         if fit.model.family.has_classes:

@@ -38,7 +38,7 @@ def elbo_curve(fit, path: Path) -> Path | None:
     lo, hi = np.nanpercentile(elbo[len(elbo) // 10:], [1, 100]) if len(elbo) > 10 else (None, None)
     if lo is not None and np.isfinite(lo) and hi > lo:
         ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
-    ax.legend()
+    ax.legend(loc="lower right")
     ax.set_title("SVI: evidence lower bound")
     return _save(fig, path)
 
@@ -65,17 +65,36 @@ def trace_or_rank(fit, idata, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def predictive_check(fit, idata, path: Path) -> Path | None:
-    """Observed y against posterior predictive draws (ArviZ's PPC)."""
-    if idata is None or "posterior_predictive" not in idata.groups():
+def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100, seed: int = 0) -> Path | None:
+    """Observed y against posterior predictive draws (ArviZ's PPC) on at most ``max_rows`` training rows
+    and ``max_draws`` posterior draws (or plug-in replicates for mle/map), so it stays quick on big data."""
+    if fit.data is None and fit.samples is not None:
         return None
     import arviz as az
+    import jax
 
+    from .predictive import evaluate
+
+    data = fit.data
+    if data is None:
+        return None
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(data.y), size=min(max_rows, len(data.y)), replace=False))
+    draws = fit._draws()
+    n_draws = next(iter(draws.values())).shape[0]
+    keep = rng.choice(n_draws, size=min(max_draws, n_draws), replace=False) if n_draws > 1 else np.zeros(
+        max_draws, dtype=int)
+    draws = {k: v[keep] for k, v in draws.items()}
+    y_rep = evaluate(fit.model, "sample", draws, data.X[rows], None, data.offset[rows], data.trials[rows],
+                     key=jax.random.PRNGKey(seed))
+    idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
+    discrete = fit.model.family.has_classes or fit.model.family.name in ("poisson", "binomial", "negative_binomial")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        kind = "hist" if fit.model.family.has_classes or fit.model.family.name in ("poisson", "binomial") else "kde"
-        ax = az.plot_ppc(idata, num_pp_samples=50, kind=kind if kind == "kde" else "cumulative", figsize=(6, 4))
+        ax = az.plot_ppc(idata, num_pp_samples=min(50, len(keep)), kind="cumulative" if discrete else "kde",
+                         figsize=(6, 4))
     fig = np.ravel(ax)[0].figure
+    np.ravel(ax)[0].set_title(f"posterior predictive check ({len(rows)} training rows)")
     return _save(fig, path)
 
 

@@ -172,10 +172,11 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
         nuisance = {k: params[k] for k in names}
         v, unravel_v = ravel_pytree(nuisance)
         bias = family.has_output_bias
-        design = jnp.concatenate([problem.X, jnp.ones((n, 1))], axis=1) if bias else problem.X
-        coef = jnp.concatenate([params["w0"], params["b0"][None, :]], axis=0) if bias else params["w0"]
-        columns = coef.shape[1]
-        eta = design @ coef + problem.offset[:, None]
+        X = problem.X
+        columns = params["w0"].shape[1]
+        eta = X @ params["w0"] + problem.offset[:, None]
+        if bias:
+            eta = eta + params["b0"]
 
         def row_nll(eta_i, v_i, y_i, trials_i):
             nu = unravel_v(v_i)
@@ -183,7 +184,7 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
             nu = {k: nu[k] for k in names}
             return -family.log_likelihood(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
 
-        d_coef = coef.size
+        d_coef = (p + bias) * columns
         if names:
             (h_ee, h_ev), (_, h_vv) = jax.vmap(jax.hessian(row_nll, argnums=(0, 1)), in_axes=(0, None, 0, 0))(
                 eta, v, problem.y, problem.trials
@@ -193,12 +194,13 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
         else:
             h_ee = jax.vmap(jax.hessian(row_nll), in_axes=(0, None, 0, 0))(eta, v, problem.y, problem.trials)
         h_ee = h_ee * problem.weights[:, None, None]
-        if columns == 1:
-            block_cc = (design * h_ee[:, 0, 0, None]).T @ design
-        else:
-            block_cc = jnp.einsum("ij,iab,ik->jakb", design, h_ee, design).reshape(d_coef, d_coef)
+        # The design [X, 1] is never formed: its cross-products are assembled from X's (no n x p copy).
+        block_cc = _cross_products(X, h_ee, bias).reshape(d_coef, d_coef)
         if names:
-            block_cv = jnp.einsum("ij,iam->jam", design, h_ev).reshape(d_coef, v.size)
+            block_cv = jnp.einsum("ij,iam->jam", X, h_ev)
+            if bias:
+                block_cv = jnp.concatenate([block_cv, jnp.sum(h_ev, axis=0)[None]], axis=0)
+            block_cv = block_cv.reshape(d_coef, v.size)
             block_vv = jnp.sum(h_vv, axis=0)
             structured = jnp.block([[block_cc, block_cv], [block_cv.T, block_vv]])
         else:
@@ -210,6 +212,27 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
         return full
 
     return hessian
+
+
+def _cross_products(X, h, bias: bool):
+    """``sum_i d_ir d_is h_iab`` for the design ``d = [X, 1]`` (or ``X``), shape ``(r, a, s, b)``."""
+    n, p = X.shape
+    k = h.shape[1]
+    if k == 1:
+        xx = (X * h[:, 0, 0, None]).T @ X
+        if not bias:
+            return xx.reshape(p, 1, p, 1)
+        x1 = X.T @ h[:, 0, 0]
+        top = jnp.concatenate([xx, x1[:, None]], axis=1)
+        bottom = jnp.concatenate([x1, jnp.sum(h[:, 0, 0])[None]])[None, :]
+        return jnp.concatenate([top, bottom], axis=0).reshape(p + 1, 1, p + 1, 1)
+    xx = jnp.einsum("ij,iab,ik->jakb", X, h, X)
+    if not bias:
+        return xx
+    x1 = jnp.einsum("ij,iab->jab", X, h)  # sum_i x_ij h_iab
+    top = jnp.concatenate([xx, x1[:, :, None, :]], axis=2)  # (j, a, s, b), s = bias in the last slot
+    bottom = jnp.concatenate([jnp.einsum("kab->akb", x1)[None], jnp.sum(h, axis=0)[None, :, None, :]], axis=2)
+    return jnp.concatenate([top, bottom], axis=0)
 
 
 def _permutation(params, names, p, columns, bias):

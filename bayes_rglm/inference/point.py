@@ -154,7 +154,7 @@ def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: i
     params = {k: np.asarray(v) for k, v in opt.params(model).items()}
     covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
     fit = Fit(method, model, params, None, covariance, point_info(model, opt, cov_note), data.feature_names,
-              data.summary)
+              data.summary, data)
     check_result(fit, data, method)
     return fit
 
