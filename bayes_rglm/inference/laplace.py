@@ -8,7 +8,8 @@ cutpoints), so draws of constrained parameters respect their support:
 
 ``covariance="full"`` (default) uses all of ``H``; ``covariance="diag"`` keeps
 only its diagonal (a mean-field Laplace for large models).  ``num_samples``
-draws are stored as one chain.
+draws are stored as one chain.  ``fit.info["log_evidence"]`` is the Laplace
+estimate of the marginal likelihood (for choosing a prior scale or a depth).
 """
 
 from __future__ import annotations
@@ -49,6 +50,23 @@ def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int) 
     return np.diag(np.asarray(diagonal))
 
 
+def _log_evidence(opt) -> float | None:
+    """Laplace estimate of ``log p(y) = log int p(y | theta) p(theta) dtheta``.
+
+    ``-f(theta*) + D/2 log(2 pi) - 1/2 log det H + log |det J|``, with ``H`` the
+    Hessian in the fitted (standardised) coordinates and ``J`` their Jacobian
+    to the original coordinates, in which the prior density is stated.
+    """
+    if opt.information is None:
+        return None
+    sign, logdet = np.linalg.slogdet(np.asarray(opt.information))
+    jac_sign, log_jac = np.linalg.slogdet(np.asarray(opt.jacobian))
+    if sign <= 0 or jac_sign == 0:
+        return None
+    d = opt.information.shape[0]
+    return float(-opt.solution.value + 0.5 * d * np.log(2 * np.pi) - 0.5 * logdet + log_jac)
+
+
 def fit_laplace(model: RGLM, data: Dataset, method: str, seed: int, *, num_samples: int = 1000,
                 covariance: str = "full", max_iter: int = 100, tol: float = 1e-10, num_restarts: int = 1,
                 init: dict | None = None, progress=None):
@@ -74,6 +92,7 @@ def fit_laplace(model: RGLM, data: Dataset, method: str, seed: int, *, num_sampl
     samples = {k: np.asarray(v)[None] for k, v in draws.items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     info = point_info(model, opt, "laplace")
+    info["log_evidence"] = _log_evidence(opt)
     info.update({
         "laplace_covariance": covariance,
         "map": {k: np.asarray(v) for k, v in opt.params(model).items()},
