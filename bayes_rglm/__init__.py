@@ -21,6 +21,15 @@ from .serialize import load_fit as load  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "RGLM", "GaussianPrior", "Fit", "fit", "load", "families", "links",
-    "ConvergenceWarning", "SeparationWarning", "DiagnosticsWarning", "__version__",
+    "RGLM",
+    "GaussianPrior",
+    "Fit",
+    "fit",
+    "load",
+    "families",
+    "links",
+    "ConvergenceWarning",
+    "SeparationWarning",
+    "DiagnosticsWarning",
+    "__version__",
 ]

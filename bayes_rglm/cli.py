@@ -67,8 +67,10 @@ def _list(args) -> int:
         hidden = "x".join(map(str, r["hidden"])) or "-"
         acts = ",".join(sorted(set(r["activations"]))) or "-"
         mark = "*" if r["default"] else " "
-        print(f"{mark} {r['name']:<{width}}  {r['family']:<11} {r['link']:<9} hidden={hidden:<6} act={acts:<8} "
-              f"data={r['data']:<14} method={r['method']:<8} {r['description']}")
+        print(
+            f"{mark} {r['name']:<{width}}  {r['family']:<11} {r['link']:<9} hidden={hidden:<6} act={acts:<8} "
+            f"data={r['data']:<14} method={r['method']:<8} {r['description']}"
+        )
     print("(* the default spec)")
     return 0
 
@@ -115,11 +117,22 @@ def _run(spec, method: str, args, split=None):
     split = split or split_data(spec.data, model.family.name in FAMILIES_WITH_CLASSES)
     options = spec.method_options(method, quick=args.quick)
     started = time.perf_counter()
-    fit = model.fit(split.X_train, split.y_train, method=method, seed=args.seed, trials=split.trials_train,
-                    progress=False if args.quiet else None, **options)
+    fit = model.fit(
+        split.X_train,
+        split.y_train,
+        method=method,
+        seed=args.seed,
+        trials=split.trials_train,
+        progress=False if args.quiet else None,
+        **options,
+    )
     seconds = time.perf_counter() - started
-    metrics = {"spec": spec.name, "method": method, "seconds": round(seconds, 3),
-               **held_out_metrics(fit, split.X_test, split.y_test, trials=split.trials_test)}
+    metrics = {
+        "spec": spec.name,
+        "method": method,
+        "seconds": round(seconds, 3),
+        **held_out_metrics(fit, split.X_test, split.y_test, trials=split.trials_test),
+    }
     return fit, metrics, split, seconds
 
 
@@ -153,7 +166,9 @@ def _fit(args) -> int:
             plots.coefficients(fit, folder / "coefficients.png"),
         ]
         if fit.model.family.has_classes:
-            pictures.append(plots.calibration(split.y_test, fit.predict_proba(split.X_test), folder / "calibration.png"))
+            pictures.append(
+                plots.calibration(split.y_test, fit.predict_proba(split.X_test), folder / "calibration.png")
+            )
         for picture in filter(None, pictures):
             files[picture.name] = "plot"
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -163,22 +178,38 @@ def _fit(args) -> int:
     write_atomically(out, write)
     if not args.quiet:
         shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float) and k != "seconds")
-        print(f"{spec.name}: {fit.model.family.name}/{fit.model.link.name} by {method} in {metrics['seconds']:.1f}s; "
-              f"held-out {shown}")
+        print(
+            f"{spec.name}: {fit.model.family.name}/{fit.model.link.name} by {method} in {metrics['seconds']:.1f}s; "
+            f"held-out {shown}"
+        )
     print(f"results written to {out.resolve()}")
     return 0
 
 
 def _report(folder: Path, spec, fit, metrics: dict, files: dict, description: str) -> None:
     model = fit.model
-    lines = [f"# {spec.name}", "", spec.description, "", f"- data: {description}",
-             f"- model: family {model.family.name}, link {model.link.name}, hidden {list(model.hidden)}, "
-             f"activations {[a.name for a in model.activations]}", f"- method: {fit.method}", "",
-             "## Held-out metrics", "", "| metric | value |", "| --- | --- |"]
+    lines = [
+        f"# {spec.name}",
+        "",
+        spec.description,
+        "",
+        f"- data: {description}",
+        f"- model: family {model.family.name}, link {model.link.name}, hidden {list(model.hidden)}, "
+        f"activations {[a.name for a in model.activations]}",
+        f"- method: {fit.method}",
+        "",
+        "## Held-out metrics",
+        "",
+        "| metric | value |",
+        "| --- | --- |",
+    ]
     lines += [f"| {k} | {v} |" for k, v in metrics.items()]
     if "max_r_hat" in fit.info:
-        lines += ["", f"Diagnostics ({fit.info['diagnosed_on']}): max r-hat {fit.info['max_r_hat']:.3f}, "
-                      f"min bulk ESS {fit.info['min_ess_bulk']:.0f}, divergences {fit.info.get('divergences', 0)}"]
+        lines += [
+            "",
+            f"Diagnostics ({fit.info['diagnosed_on']}): max r-hat {fit.info['max_r_hat']:.3f}, "
+            f"min bulk ESS {fit.info['min_ess_bulk']:.0f}, divergences {fit.info.get('divergences', 0)}",
+        ]
     lines += ["", "## Files", ""]
     for name, what in files.items():
         lines.append(f"- [{name}]({name}): {what}")
@@ -198,8 +229,9 @@ def _compare(args) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHOD_NAMES]
     if unknown or not methods:
-        raise SpecError(f"--methods: {unknown[0] if unknown else '(empty)'!r} is not a method; "
-                        f"allowed: {','.join(METHOD_NAMES)}")
+        raise SpecError(
+            f"--methods: {unknown[0] if unknown else '(empty)'!r} is not a method; allowed: {','.join(METHOD_NAMES)}"
+        )
     split = split_data(spec.data, spec.model().family.name in FAMILIES_WITH_CLASSES)
     rows = []
     for method in methods:

@@ -99,9 +99,7 @@ def as_vector(values, n: int, argument: str, allow_none: bool = False) -> np.nda
             raise ValueError(f"{argument} must be 1-D, got a DataFrame with {values.shape[1]} columns")
         values = values.iloc[:, 0]
     if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
-        raise TypeError(
-            f"{argument} must be numeric, got dtype {values.dtype}; encode labels as integers 0..K-1"
-        )
+        raise TypeError(f"{argument} must be numeric, got dtype {values.dtype}; encode labels as integers 0..K-1")
     if isinstance(values, numbers.Number):
         values = np.full(n, float(values))
     try:

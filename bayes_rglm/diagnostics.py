@@ -54,8 +54,10 @@ def _dims(fit) -> tuple[dict, dict]:
 
 def _require_data(fit, what: str):
     if fit.data is None:
-        raise ValueError(f"{what} needs the training data, which this fit does not hold (a point estimate, or "
-                         "loaded from a file saved without data)")
+        raise ValueError(
+            f"{what} needs the training data, which this fit does not hold (a point estimate, or "
+            "loaded from a file saved without data)"
+        )
     return fit.data
 
 
@@ -78,8 +80,9 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
         groups["sample_stats"] = {k: np.asarray(v) for k, v in stats.items()}
     if posterior_predictive:
         draws = fit._draws()
-        y_rep = evaluate(fit.model, "sample", draws, data.X, None, data.offset, data.trials,
-                         key=jax.random.PRNGKey(seed))
+        y_rep = evaluate(
+            fit.model, "sample", draws, data.X, None, data.offset, data.trials, key=jax.random.PRNGKey(seed)
+        )
         chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
         groups["posterior_predictive"] = {"y": y_rep.reshape(chains, n_draws, -1)}
     return az.from_dict(**groups, coords=coords, dims=dims)

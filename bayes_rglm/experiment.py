@@ -48,16 +48,23 @@ def split_data(data_table: dict, classes: bool, seed: int | None = None) -> Spli
     seed = data_table.get("split_seed", 0) if seed is None else seed
     rows = np.arange(len(X))
     stratify = data.y if classes and data.y.value_counts().min() >= 2 else None
-    train, test = train_test_split(rows, test_size=data_table.get("test_size", 0.25), random_state=seed,
-                                   stratify=stratify)
+    train, test = train_test_split(
+        rows, test_size=data_table.get("test_size", 0.25), random_state=seed, stratify=stratify
+    )
     X_train, X_test = X.iloc[train], X.iloc[test]
     if data_table.get("standardise", True):
         X_test = datasets.standardise(X_test, X_train)
         X_train = datasets.standardise(X_train)
     trials = None if data.trials is None else data.trials.to_numpy()
-    return Split(X_train, data.y.iloc[train], X_test, data.y.iloc[test],
-                 None if trials is None else trials[train], None if trials is None else trials[test],
-                 data.description)
+    return Split(
+        X_train,
+        data.y.iloc[train],
+        X_test,
+        data.y.iloc[test],
+        None if trials is None else trials[train],
+        None if trials is None else trials[test],
+        data.description,
+    )
 
 
 def expected_calibration_error(y, proba, bins: int = 10) -> float:

@@ -413,7 +413,10 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         r = nu["concentration"]
         log_r_mu = jnp.logaddexp(jnp.log(r), log_mu)
         return (
-            gammaln(y + r) - gammaln(r) - gammaln(y + 1.0) + r * (jnp.log(r) - log_r_mu)
+            gammaln(y + r)
+            - gammaln(r)
+            - gammaln(y + 1.0)
+            + r * (jnp.log(r) - log_r_mu)
             + jnp.where(y > 0, y * (log_mu - log_r_mu), 0.0)
         )
 
@@ -526,7 +529,7 @@ def get_family(family: str | Family) -> Family:
     return _named_family(key)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _named_family(key: str) -> Family:
     # One object per name, so equal specs hash equal and compiled solvers are reused.
     return FAMILIES[key]()
@@ -538,6 +541,18 @@ def resolve_link(family: Family, link: str | Link | None) -> Link:
 
 
 __all__ = [
-    "Bernoulli", "Binomial", "Categorical", "DataSummary", "FAMILIES", "Family", "Gamma", "Gaussian",
-    "NegativeBinomial", "Nuisance", "Ordinal", "Poisson", "Tobit", "get_family",
+    "Bernoulli",
+    "Binomial",
+    "Categorical",
+    "DataSummary",
+    "FAMILIES",
+    "Family",
+    "Gamma",
+    "Gaussian",
+    "NegativeBinomial",
+    "Nuisance",
+    "Ordinal",
+    "Poisson",
+    "Tobit",
+    "get_family",
 ]

@@ -53,9 +53,7 @@ def _check_hidden(hidden) -> tuple[int, ...]:
     for i, width in enumerate(hidden):
         ok = isinstance(width, int | np.integer) and not isinstance(width, bool)
         if not ok or width <= 0:
-            raise ValueError(
-                f"hidden widths must be positive integers; entry {i} is {width!r} (e.g. hidden=(16, 8))"
-            )
+            raise ValueError(f"hidden widths must be positive integers; entry {i} is {width!r} (e.g. hidden=(16, 8))")
         widths.append(int(width))
     return tuple(widths)
 
@@ -198,8 +196,9 @@ class RGLM:
 
     # --- numpyro ----------------------------------------------------------------------------------
 
-    def numpyro_model(self, X, y=None, *, offset=None, trials=None, batch_size=None, use_prior=True,
-                      n_classes=None, y_scale=None):
+    def numpyro_model(
+        self, X, y=None, *, offset=None, trials=None, batch_size=None, use_prior=True, n_classes=None, y_scale=None
+    ):
         """The RGLM as a plain numpyro model function.
 
         Sites: ``w{l}``, ``b{l}`` (Gaussian priors, or flat with
@@ -270,8 +269,9 @@ class FamilyLikelihood(dist.Distribution):
 
     def sample(self, key, sample_shape=()):
         nuisance = self.model.nuisance(self.params)
-        draw = functools.partial(self.model.family.sample, eta=self.eta, link=self.model.link, nu=nuisance,
-                                 trials=self.trials)
+        draw = functools.partial(
+            self.model.family.sample, eta=self.eta, link=self.model.link, nu=nuisance, trials=self.trials
+        )
         if sample_shape:
             keys = jax.random.split(key, int(np.prod(sample_shape)))
             return jax.vmap(lambda k: draw(k))(keys).reshape(sample_shape + self.batch_shape)

@@ -35,7 +35,7 @@ def elbo_curve(fit, path: Path) -> Path | None:
     ax.plot(np.arange(window - 1, len(elbo)), smooth, color="C0", label=f"running mean ({window})")
     ax.set_xlabel("step")
     ax.set_ylabel("ELBO")
-    lo, hi = np.nanpercentile(elbo[len(elbo) // 10:], [1, 100]) if len(elbo) > 10 else (None, None)
+    lo, hi = np.nanpercentile(elbo[len(elbo) // 10 :], [1, 100]) if len(elbo) > 10 else (None, None)
     if lo is not None and np.isfinite(lo) and hi > lo:
         ax.set_ylim(lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
     ax.legend(loc="lower right")
@@ -82,17 +82,29 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
     rows = np.sort(rng.choice(len(data.y), size=min(max_rows, len(data.y)), replace=False))
     draws = fit._draws()
     n_draws = next(iter(draws.values())).shape[0]
-    keep = rng.choice(n_draws, size=min(max_draws, n_draws), replace=False) if n_draws > 1 else np.zeros(
-        max_draws, dtype=int)
+    keep = (
+        rng.choice(n_draws, size=min(max_draws, n_draws), replace=False)
+        if n_draws > 1
+        else np.zeros(max_draws, dtype=int)
+    )
     draws = {k: v[keep] for k, v in draws.items()}
-    y_rep = evaluate(fit.model, "sample", draws, data.X[rows], None, data.offset[rows], data.trials[rows],
-                     key=jax.random.PRNGKey(seed))
+    y_rep = evaluate(
+        fit.model,
+        "sample",
+        draws,
+        data.X[rows],
+        None,
+        data.offset[rows],
+        data.trials[rows],
+        key=jax.random.PRNGKey(seed),
+    )
     idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
     discrete = fit.model.family.has_classes or fit.model.family.name in ("poisson", "binomial", "negative_binomial")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ax = az.plot_ppc(idata, num_pp_samples=min(50, len(keep)), kind="cumulative" if discrete else "kde",
-                         figsize=(6, 4))
+        ax = az.plot_ppc(
+            idata, num_pp_samples=min(50, len(keep)), kind="cumulative" if discrete else "kde", figsize=(6, 4)
+        )
     fig = np.ravel(ax)[0].figure
     np.ravel(ax)[0].set_title(f"posterior predictive check ({len(rows)} training rows)")
     return _save(fig, path)
@@ -111,8 +123,13 @@ def coefficients(fit, path: Path) -> Path | None:
         centre, lo, hi = table["estimate"], table.iloc[:, 4], table.iloc[:, 5]
         labels = list(table.index)
     else:
-        flat = np.concatenate([np.asarray(fit.samples[k]).reshape(-1, int(np.prod(np.shape(fit.params[k]) or (1,))))
-                               for k in sorted(fit.params)], axis=1)
+        flat = np.concatenate(
+            [
+                np.asarray(fit.samples[k]).reshape(-1, int(np.prod(np.shape(fit.params[k]) or (1,))))
+                for k in sorted(fit.params)
+            ],
+            axis=1,
+        )
         centre, lo, hi = flat.mean(0), np.percentile(flat, 2.5, axis=0), np.percentile(flat, 97.5, axis=0)
         labels = names
     keep = [i for i, label in enumerate(labels) if label.startswith(("w0", "b0"))]

@@ -74,7 +74,7 @@ def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, tr
         stop = min(start + size, n)
         pad = size - (stop - start)
 
-        def chunk(a):
+        def chunk(a, start=start, stop=stop, pad=pad):
             part = a[start:stop]
             return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], pad, axis=0)]) if pad else part)
 

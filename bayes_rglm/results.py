@@ -66,8 +66,18 @@ class Fit:
         Iterations, convergence, timings, losses, divergences.
     """
 
-    def __init__(self, method: str, model: RGLM, params: dict, samples: dict | None, covariance, info: dict,
-                 feature_names: list[str], data_summary: DataSummary, data=None):
+    def __init__(
+        self,
+        method: str,
+        model: RGLM,
+        params: dict,
+        samples: dict | None,
+        covariance,
+        info: dict,
+        feature_names: list[str],
+        data_summary: DataSummary,
+        data=None,
+    ):
         self.method = method
         self.model = model
         self.params = params
@@ -88,7 +98,8 @@ class Fit:
     def parameter_names(self) -> list[str]:
         """Labels of every scalar parameter, in covariance order (parameters by sorted name)."""
         return [
-            label for name in sorted(self.params)
+            label
+            for name in sorted(self.params)
             for label in parameter_labels(self.model, name, np.shape(self.params[name]), self.feature_names)
         ]
 
@@ -101,7 +112,7 @@ class Fit:
         for name in sorted(self.params):
             shape = np.shape(self.params[name])
             size = int(np.prod(shape))
-            out[name] = sd[start:start + size].reshape(shape)
+            out[name] = sd[start : start + size].reshape(shape)
             start += size
         return out
 
@@ -109,8 +120,7 @@ class Fit:
         """Parameters with one leading draw axis: ``(chains * draws, ...)`` or ``(1, ...)`` for point fits."""
         if self.samples is None:
             return {k: jnp.asarray(v)[None] for k, v in self.params.items()}
-        return {k: jnp.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in self.samples.items()
-                if k in self.params}
+        return {k: jnp.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in self.samples.items() if k in self.params}
 
     # --- prediction -------------------------------------------------------------------------------
 
@@ -154,8 +164,7 @@ class Fit:
         if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob < 1:
             raise ValueError(f"prob must be in (0, 1), e.g. 0.9, got {prob!r}")
         X, offset, trials = self._inputs(X, offset, trials)
-        return predictive_interval(self.model, self._draws(), X, offset, trials, float(prob),
-                                   jax.random.PRNGKey(seed))
+        return predictive_interval(self.model, self._draws(), X, offset, trials, float(prob), jax.random.PRNGKey(seed))
 
     def log_likelihood(self, X, y, offset=None, trials=None) -> np.ndarray:
         """Pointwise log-likelihood: ``(n,)`` for point estimates, ``(chain, draw, n)`` for posteriors."""
@@ -206,8 +215,11 @@ class Fit:
             raise ValueError(f"kind='function' needs posterior draws; method {self.method!r} has none")
         estimate = np.concatenate([np.ravel(self.params[k]) for k in sorted(self.params)])
         bse = self.bse
-        se = (np.concatenate([np.ravel(bse[k]) for k in sorted(self.params)]) if bse is not None
-              else np.full(estimate.shape, np.nan))
+        se = (
+            np.concatenate([np.ravel(bse[k]) for k in sorted(self.params)])
+            if bse is not None
+            else np.full(estimate.shape, np.nan)
+        )
         z = estimate / se
         q = stats.norm.ppf(0.5 + prob / 2)
         table = pd.DataFrame(
@@ -237,12 +249,15 @@ class Fit:
 
     def __repr__(self) -> str:
         hidden = ", ".join(map(str, self.model.hidden)) or "none"
-        return (f"<Fit method={self.method!r} family={self.model.family.name!r} link={self.model.link.name!r} "
-                f"hidden=({hidden}) parameters={sum(np.size(v) for v in self.params.values())}>")
+        return (
+            f"<Fit method={self.method!r} family={self.model.family.name!r} link={self.model.link.name!r} "
+            f"hidden=({hidden}) parameters={sum(np.size(v) for v in self.params.values())}>"
+        )
 
 
 def _display_order(model: RGLM, labels: list[str]) -> list[str]:
     """Layer by layer (w0, b0, w1, b1, ...), then nuisance parameters."""
+
     def key(label):
         name = label.split("[")[0]
         if name[0] in "wb" and name[1:].isdigit():

@@ -26,8 +26,8 @@ import numpy as np
 import numpyro.distributions as dist
 import xarray as xr
 
-from .families import DataSummary, Family, get_family
 from .families import FAMILIES as _FAMILY_FACTORIES
+from .families import DataSummary, Family, get_family
 from .model import RGLM
 from .priors import GaussianPrior
 
@@ -144,8 +144,10 @@ def save_fit(fit, path) -> Path:
         "info": fit.info,
         "has_samples": fit.samples is not None,
     }
-    ds = xr.Dataset({k.replace("/", "__"): v for k, v in variables.items()},
-                    attrs={"bayes_rglm": json.dumps(header, default=_json_default)})
+    ds = xr.Dataset(
+        {k.replace("/", "__"): v for k, v in variables.items()},
+        attrs={"bayes_rglm": json.dumps(header, default=_json_default)},
+    )
     _atomic_write(path, lambda tmp: ds.to_netcdf(tmp, engine="netcdf4"))
     return path
 
@@ -177,6 +179,12 @@ def load_fit(path):
     summary = header["data_summary"]
     summary["class_freq"] = tuple(summary.get("class_freq", ()))
     return Fit(
-        header["method"], model_from_dict(header["model"]), params, samples if header["has_samples"] else None,
-        covariance, header["info"], header["feature_names"], DataSummary(**summary),
+        header["method"],
+        model_from_dict(header["model"]),
+        params,
+        samples if header["has_samples"] else None,
+        covariance,
+        header["info"],
+        header["feature_names"],
+        DataSummary(**summary),
     )

@@ -82,8 +82,18 @@ class RGLMRegressor(RegressorMixin, _RGLMEstimator):
     random_state : int, optional
     """
 
-    def __init__(self, family="gaussian", link=None, hidden=(), activation="tanh", prior_scale=None,
-                 bias_scale=None, method="map", method_options=None, random_state=None):
+    def __init__(
+        self,
+        family="gaussian",
+        link=None,
+        hidden=(),
+        activation="tanh",
+        prior_scale=None,
+        bias_scale=None,
+        method="map",
+        method_options=None,
+        random_state=None,
+    ):
         self.family = family
         self.link = link
         self.hidden = hidden
@@ -113,8 +123,18 @@ class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
     parameters as :class:`RGLMRegressor`.
     """
 
-    def __init__(self, family="auto", link=None, hidden=(), activation="tanh", prior_scale=None,
-                 bias_scale=None, method="map", method_options=None, random_state=None):
+    def __init__(
+        self,
+        family="auto",
+        link=None,
+        hidden=(),
+        activation="tanh",
+        prior_scale=None,
+        bias_scale=None,
+        method="map",
+        method_options=None,
+        random_state=None,
+    ):
         self.family = family
         self.link = link
         self.hidden = hidden
@@ -127,8 +147,9 @@ class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
 
     def fit(self, X, y):
         if self.family not in CLASSIFICATION_FAMILIES:
-            raise ValueError(f"family={self.family!r} is not a classification family; use one of "
-                             f"{CLASSIFICATION_FAMILIES}")
+            raise ValueError(
+                f"family={self.family!r} is not a classification family; use one of {CLASSIFICATION_FAMILIES}"
+            )
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)

@@ -35,27 +35,56 @@ class SpecError(ValueError):
     """A spec file that cannot be used: names the file, the key and what is allowed."""
 
 
-DATA_KEYS = {"dataset": str, "target": str, "features": list, "standardise": bool, "test_size": float,
-             "split_seed": int, "trials": str}
-MODEL_KEYS = {"family": str, "link": str, "hidden": list, "activation": (str, list), "prior": dict,
-              "family_options": dict}
+DATA_KEYS = {
+    "dataset": str,
+    "target": str,
+    "features": list,
+    "standardise": bool,
+    "test_size": float,
+    "split_seed": int,
+    "trials": str,
+}
+MODEL_KEYS = {
+    "family": str,
+    "link": str,
+    "hidden": list,
+    "activation": (str, list),
+    "prior": dict,
+    "family_options": dict,
+}
 PRIOR_KEYS = {"scale": (float, list), "bias_scale": (float, list), "hierarchical": bool}
 TOP_KEYS = {"name": str, "description": str, "default": bool, "data": dict, "model": dict, "inference": dict}
 INFERENCE_KEYS = {
-    "method": str, "num_warmup": int, "num_samples": int, "num_chains": int, "chain_method": str,
-    "target_accept": float, "dense_mass": bool, "max_tree_depth": int, "num_steps": int, "num_epochs": int,
-    "batch_size": int, "learning_rate": float, "guide": str, "num_particles": int, "rank": int,
-    "covariance": str, "max_iter": int, "tol": float, "num_restarts": int,
+    "method": str,
+    "num_warmup": int,
+    "num_samples": int,
+    "num_chains": int,
+    "chain_method": str,
+    "target_accept": float,
+    "dense_mass": bool,
+    "max_tree_depth": int,
+    "num_steps": int,
+    "num_epochs": int,
+    "batch_size": int,
+    "learning_rate": float,
+    "guide": str,
+    "num_particles": int,
+    "rank": int,
+    "covariance": str,
+    "max_iter": int,
+    "tol": float,
+    "num_restarts": int,
 }
 METHOD_NAMES = ("mle", "map", "laplace", "svi", "nuts")
-QUICK = {"num_warmup": 100, "num_samples": 100, "num_chains": 2, "num_steps": 300, "num_epochs": 1,
-         "num_restarts": 1}
+QUICK = {"num_warmup": 100, "num_samples": 100, "num_chains": 2, "num_steps": 300, "num_epochs": 1, "num_restarts": 1}
 
 
 def _type_name(expected) -> str:
     types = expected if isinstance(expected, tuple) else (expected,)
-    return " or ".join({str: "string", int: "integer", float: "number", bool: "true/false", list: "array",
-                        dict: "table"}[t] for t in types)
+    return " or ".join(
+        {str: "string", int: "integer", float: "number", bool: "true/false", list: "array", dict: "table"}[t]
+        for t in types
+    )
 
 
 def _check_table(table: dict, allowed: dict, where: str, path: str) -> None:
@@ -64,7 +93,8 @@ def _check_table(table: dict, allowed: dict, where: str, path: str) -> None:
             raise SpecError(f"{path}: unknown key {where}{key!r}; allowed: {', '.join(sorted(allowed))}")
         expected = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
         ok = any(
-            isinstance(value, t) and not (t in (int, float) and isinstance(value, bool))
+            isinstance(value, t)
+            and not (t in (int, float) and isinstance(value, bool))
             or (t is float and isinstance(value, int) and not isinstance(value, bool))
             for t in expected
         )
@@ -97,8 +127,11 @@ class Spec:
             for key, cap in QUICK.items():
                 if key in options:
                     options[key] = min(options[key], cap)
-            defaults = {"nuts": {"num_warmup": 100, "num_samples": 100, "num_chains": 2},
-                        "svi": {"num_steps": 300}, "laplace": {"num_samples": 200}}
+            defaults = {
+                "nuts": {"num_warmup": 100, "num_samples": 100, "num_chains": 2},
+                "svi": {"num_steps": 300},
+                "laplace": {"num_samples": 200},
+            }
             for key, value in defaults.get(method, {}).items():
                 options.setdefault(key, value)
             if method == "svi" and "num_epochs" in options:
@@ -114,8 +147,12 @@ class Spec:
         try:
             if family_options:
                 family = FAMILIES[family](**family_options)
-            return RGLM(family=family, prior=GaussianPrior(**prior) if prior else None,
-                        hidden=tuple(options.pop("hidden", ())), **options)
+            return RGLM(
+                family=family,
+                prior=GaussianPrior(**prior) if prior else None,
+                hidden=tuple(options.pop("hidden", ())),
+                **options,
+            )
         except (ValueError, TypeError) as err:
             raise SpecError(f"{self.path}: [model] {err}") from None
 
@@ -150,12 +187,15 @@ def parse_spec(raw: dict, path: str) -> Spec:
     if "family" not in model:
         raise SpecError(f"{path}: [model] needs family = NAME; allowed: {', '.join(sorted(FAMILIES))}")
     if model["family"] not in FAMILIES:
-        raise SpecError(f"{path}: model.family {model['family']!r} is not known; allowed: {', '.join(sorted(FAMILIES))}")
+        raise SpecError(
+            f"{path}: model.family {model['family']!r} is not known; allowed: {', '.join(sorted(FAMILIES))}"
+        )
     if "prior" in model:
         _check_table(model["prior"], PRIOR_KEYS, "model.prior.", path)
     if inference.get("method", "map") not in METHOD_NAMES:
-        raise SpecError(f"{path}: inference.method {inference['method']!r} is not known; allowed: "
-                        f"{', '.join(METHOD_NAMES)}")
+        raise SpecError(
+            f"{path}: inference.method {inference['method']!r} is not known; allowed: {', '.join(METHOD_NAMES)}"
+        )
     test_size = data.get("test_size", 0.25)
     if not 0 < test_size < 1:
         raise SpecError(f"{path}: data.test_size must be in (0, 1), got {test_size!r}")

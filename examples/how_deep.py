@@ -22,8 +22,14 @@ import numpy as np
 import bayes_rglm as br
 from bayes_rglm import datasets
 
-FAMILY = {"breast_cancer": "bernoulli", "diabetes": "gaussian", "iris": "categorical", "wine": "categorical",
-          "spector": "bernoulli", "cpunish": "poisson"}
+FAMILY = {
+    "breast_cancer": "bernoulli",
+    "diabetes": "gaussian",
+    "iris": "categorical",
+    "wine": "categorical",
+    "spector": "bernoulli",
+    "cpunish": "poisson",
+}
 
 
 def parse(argv):
@@ -50,17 +56,19 @@ def main(argv=None) -> int:
     if args.quick:
         keep = np.random.default_rng(0).choice(len(y), size=min(len(y), 150), replace=False)
         X, y = X.iloc[keep], y[keep]
-    options = {"laplace": {"num_samples": 300 if args.quick else 2000},
-               "nuts": {"num_warmup": 100, "num_samples": 100, "num_chains": 2} if args.quick else
-               {"num_warmup": 1000, "num_samples": 1000},
-               "svi": {"num_steps": 500 if args.quick else 5000, "num_samples": 300 if args.quick else 2000}}
+    options = {
+        "laplace": {"num_samples": 300 if args.quick else 2000},
+        "nuts": {"num_warmup": 100, "num_samples": 100, "num_chains": 2}
+        if args.quick
+        else {"num_warmup": 1000, "num_samples": 1000},
+        "svi": {"num_steps": 500 if args.quick else 5000, "num_samples": 300 if args.quick else 2000},
+    }
     fits = {}
     for depth, hidden in enumerate([(), (args.width,), (args.width, args.width)]):
         model = br.RGLM(FAMILY[args.dataset], hidden=hidden, activation="tanh")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fits[f"depth {depth}"] = model.fit(X, y, method=args.method, seed=0, progress=False,
-                                               **options[args.method])
+            fits[f"depth {depth}"] = model.fit(X, y, method=args.method, seed=0, progress=False, **options[args.method])
         print(f"depth {depth}: fitted by {args.method}", flush=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PSIS warns about high Pareto k; the table shows it
@@ -70,14 +78,24 @@ def main(argv=None) -> int:
         (name for name in table.index if table.loc[name, "elpd_diff"] <= 2 * max(table.loc[name, "dse"], 1e-12)),
         key=lambda name: int(name.split()[1]),
     )
-    verdict = (f"The data support **{supported}**: it is the shallowest model within two standard errors of "
-               f"the best elpd_loo ({best}).")
+    verdict = (
+        f"The data support **{supported}**: it is the shallowest model within two standard errors of "
+        f"the best elpd_loo ({best})."
+    )
     evidence = {name: fit.info.get("log_evidence") for name, fit in fits.items()}
-    lines = [f"# How deep? {args.dataset} ({FAMILY[args.dataset]}), {args.method}", "",
-             table.round(3).to_string(), "", verdict]
+    lines = [
+        f"# How deep? {args.dataset} ({FAMILY[args.dataset]}), {args.method}",
+        "",
+        table.round(3).to_string(),
+        "",
+        verdict,
+    ]
     if args.method == "laplace":
-        lines += ["", "Laplace log evidence: " + ", ".join(
-            f"{k}: {v:.2f}" if v is not None else f"{k}: n/a" for k, v in evidence.items())]
+        lines += [
+            "",
+            "Laplace log evidence: "
+            + ", ".join(f"{k}: {v:.2f}" if v is not None else f"{k}: n/a" for k, v in evidence.items()),
+        ]
     (out / "how_deep.md").write_text("\n".join(lines) + "\n")
     print(table.round(3).to_string())
     print(verdict)

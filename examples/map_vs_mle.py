@@ -42,8 +42,9 @@ def parse(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="two sizes, one repetition, no NUTS")
     parser.add_argument("--out", default="map_vs_mle_out", help="output folder")
-    parser.add_argument("--family", choices=list(SETTINGS), action="append",
-                        help="family to run (repeatable; default all)")
+    parser.add_argument(
+        "--family", choices=list(SETTINGS), action="append", help="family to run (repeatable; default all)"
+    )
     parser.add_argument("--reps", type=int, default=None, help="random training subsets per size")
     parser.add_argument("--hidden", type=int, default=8, help="width of the hidden layer")
     args = parser.parse_args(argv)
@@ -99,8 +100,17 @@ def run_family(family, args, rng):
                     if hidden:
                         options = {**options, "num_restarts": 2} if method != "nuts" else options
                     result = one_fit(model, method, X_tr, y[train], X_te, y[test], rep, options)
-                    rows.append({"family": family, "dataset": dataset, "model": depth_name, "n_train": size,
-                                 "rep": rep, "method": method, **result})
+                    rows.append(
+                        {
+                            "family": family,
+                            "dataset": dataset,
+                            "model": depth_name,
+                            "n_train": size,
+                            "rep": rep,
+                            "method": method,
+                            **result,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -153,16 +163,25 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    sections = ["# MAP vs MLE (vs Laplace/NUTS) against training size", "",
-                "Medians over repetitions, on a fixed held-out set. test_lpd: held-out log predictive "
-                "density per observation (higher is better).", ""]
+    sections = [
+        "# MAP vs MLE (vs Laplace/NUTS) against training size",
+        "",
+        "Medians over repetitions, on a fixed held-out set. test_lpd: held-out log predictive "
+        "density per observation (higher is better).",
+        "",
+    ]
     for family in args.family or list(SETTINGS):
         table = run_family(family, args, rng)
         summary = summarise(table)
         table.to_csv(out / f"map_vs_mle_{family}.csv", index=False)
         plot(summary, family, out / f"map_vs_mle_{family}.png")
-        sections += [f"## {family} ({SETTINGS[family][0]})", "", markdown(summary),
-                     f"![{family}](map_vs_mle_{family}.png)", ""]
+        sections += [
+            f"## {family} ({SETTINGS[family][0]})",
+            "",
+            markdown(summary),
+            f"![{family}](map_vs_mle_{family}.png)",
+            "",
+        ]
         print(f"{family}: {len(table)} fits", flush=True)
     (out / "map_vs_mle.md").write_text("\n".join(sections))
     print(f"results written to {out.resolve()}")

@@ -62,8 +62,12 @@ def main(argv=None) -> int:
     folds = np.array_split(rng.permutation(n_train), 3 if args.quick else 5)
     rows = []
     for scale in scales:
-        model = br.RGLM(FAMILY[args.dataset], hidden=hidden, activation="tanh",
-                        prior=br.GaussianPrior(scale=float(scale), bias_scale=5.0))
+        model = br.RGLM(
+            FAMILY[args.dataset],
+            hidden=hidden,
+            activation="tanh",
+            prior=br.GaussianPrior(scale=float(scale), bias_scale=5.0),
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = model.fit(X_tr, y[train], method="map", seed=0, num_restarts=1 if args.quick else 3)
@@ -74,9 +78,15 @@ def main(argv=None) -> int:
                 cv.append(held_out_metrics(part, X_tr[fold], y[train][fold])["test_lpd"])
             laplace = model.fit(X_tr, y[train], method="laplace", seed=0, num_samples=300 if args.quick else 1000)
             loo = az.loo(laplace.to_arviz()).elpd_loo / n_train
-        rows.append({"prior_scale": scale, "test_lpd": held_out_metrics(fit, X_te, y[test])["test_lpd"],
-                     "cv_lpd": float(np.mean(cv)), "laplace_log_evidence": laplace.info["log_evidence"],
-                     "psis_loo_lpd": float(loo)})
+        rows.append(
+            {
+                "prior_scale": scale,
+                "test_lpd": held_out_metrics(fit, X_te, y[test])["test_lpd"],
+                "cv_lpd": float(np.mean(cv)),
+                "laplace_log_evidence": laplace.info["log_evidence"],
+                "psis_loo_lpd": float(loo),
+            }
+        )
         print(f"scale {scale:.3g}: held-out lpd {rows[-1]['test_lpd']:.4f}", flush=True)
     table = pd.DataFrame(rows)
     choice = {
@@ -103,7 +113,7 @@ def main(argv=None) -> int:
     lines = ["# Prior-scale sweep (MAP)", "", markdown_table(table), "", "Chosen prior scale:", ""]
     lines += [f"- {name}: {scale:.3g}" for name, scale in choice.items()]
     (out / "prior_sweep.md").write_text("\n".join(lines) + "\n![sweep](prior_sweep.png)\n")
-    print("\n".join(lines[-len(choice):]))
+    print("\n".join(lines[-len(choice) :]))
     print(f"results written to {out.resolve()}")
     return 0
 

@@ -26,15 +26,29 @@ METHODS = {
     "svi": fit_svi,
     "nuts": fit_nuts,
 }
-POSITIVE_INTEGERS = ("max_iter", "num_restarts", "num_samples", "num_warmup", "num_chains", "num_steps",
-                     "num_epochs", "batch_size", "num_particles", "rank", "max_tree_depth")
+POSITIVE_INTEGERS = (
+    "max_iter",
+    "num_restarts",
+    "num_samples",
+    "num_warmup",
+    "num_chains",
+    "num_steps",
+    "num_epochs",
+    "batch_size",
+    "num_particles",
+    "rank",
+    "max_tree_depth",
+)
 
 
 def _check_options(method: str, options: dict) -> None:
     import inspect
 
-    accepted = [p for p in inspect.signature(METHODS[method]).parameters if p not in
-                ("model", "data", "method", "seed", "progress")]
+    accepted = [
+        p
+        for p in inspect.signature(METHODS[method]).parameters
+        if p not in ("model", "data", "method", "seed", "progress")
+    ]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(f"method={method!r} does not take option {unknown[0]!r}; its options: {', '.join(accepted)}")
@@ -53,8 +67,7 @@ def _check_options(method: str, options: dict) -> None:
             raise ValueError(f"tol must be a number in (0, 1), e.g. 1e-10, got {tol!r}")
 
 
-def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None,
-        **options):
+def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None, **options):
     """Fit ``model`` to ``(X, y)`` by ``method`` and return a :class:`bayes_rglm.results.Fit`.
 
     Parameters

@@ -67,9 +67,20 @@ def _log_evidence(opt) -> float | None:
     return float(-opt.solution.value + 0.5 * d * np.log(2 * np.pi) - 0.5 * logdet + log_jac)
 
 
-def fit_laplace(model: RGLM, data: Dataset, method: str, seed: int, *, num_samples: int = 1000,
-                covariance: str = "full", max_iter: int = 100, tol: float = 1e-10, num_restarts: int = 1,
-                init: dict | None = None, progress=None):
+def fit_laplace(
+    model: RGLM,
+    data: Dataset,
+    method: str,
+    seed: int,
+    *,
+    num_samples: int = 1000,
+    covariance: str = "full",
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    num_restarts: int = 1,
+    init: dict | None = None,
+    progress=None,
+):
     """Fit by MAP, then draw ``num_samples`` times from the Gaussian approximation."""
     from ..results import Fit
 
@@ -93,15 +104,20 @@ def fit_laplace(model: RGLM, data: Dataset, method: str, seed: int, *, num_sampl
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     info = point_info(model, opt, "laplace")
     info["log_evidence"] = _log_evidence(opt)
-    info.update({
-        "laplace_covariance": covariance,
-        "map": {k: np.asarray(v) for k, v in opt.params(model).items()},
-        "log_det_precision": float(np.sum(np.log(evals))),
-        "sampling_time": time.perf_counter() - started,
-    })
+    info.update(
+        {
+            "laplace_covariance": covariance,
+            "map": {k: np.asarray(v) for k, v in opt.params(model).items()},
+            "log_det_precision": float(np.sum(np.log(evals))),
+            "sampling_time": time.perf_counter() - started,
+        }
+    )
     if not info["converged"]:
         import warnings
 
-        warnings.warn("the MAP optimisation did not converge; the Laplace approximation may be off",
-                      DiagnosticsWarning, stacklevel=3)
+        warnings.warn(
+            "the MAP optimisation did not converge; the Laplace approximation may be off",
+            DiagnosticsWarning,
+            stacklevel=3,
+        )
     return Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)

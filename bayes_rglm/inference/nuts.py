@@ -7,8 +7,9 @@ start from MAP solutions (one optimisation per chain from its own random
 start, plus a little jitter), so warm-up is spent adapting, not searching,
 and chains of links with a restricted or symmetric domain (inverse: eta > 0;
 sqrt: eta and -eta give the same mean) start in the valid, same mode.
-``init="prior"`` uses numpyro's default random starts instead.  Divergences, tree depth, step size, acceptance and energy go
-to ``sample_stats``; divergences, r-hat above 1.01 and bulk ESS below 100 raise
+``init="prior"`` uses numpyro's default random starts instead.  Divergences,
+tree depth, step size, acceptance and energy go to ``sample_stats``; divergences,
+r-hat above 1.01 and bulk ESS below 100 raise
 a :class:`~bayes_rglm.DiagnosticsWarning` (judged on E[y|x] at probe rows for
 models with hidden layers, whose weights are not identified).
 """
@@ -49,10 +50,22 @@ def _map_starts(model: RGLM, data: Dataset, seed: int, num_chains: int) -> dict:
     return {k: np.stack([s[k] for s in starts]) for k in starts[0]}
 
 
-def fit_nuts(model: RGLM, data: Dataset, method: str, seed: int, *, num_warmup: int = 1000,
-             num_samples: int = 1000, num_chains: int = 4, chain_method: str = "sequential",
-             target_accept: float = 0.8, dense_mass: bool = False, max_tree_depth: int = 10, init: str | None = None,
-             progress=None):
+def fit_nuts(
+    model: RGLM,
+    data: Dataset,
+    method: str,
+    seed: int,
+    *,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    num_chains: int = 4,
+    chain_method: str = "sequential",
+    target_accept: float = 0.8,
+    dense_mass: bool = False,
+    max_tree_depth: int = 10,
+    init: str | None = None,
+    progress=None,
+):
     """Sample the posterior by NUTS and return a Fit with draws ``(num_chains, num_samples, ...)``."""
     import sys
 
@@ -70,11 +83,18 @@ def fit_nuts(model: RGLM, data: Dataset, method: str, seed: int, *, num_warmup: 
     # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
-    kernel = NUTS(model.numpyro_model, target_accept_prob=target_accept, dense_mass=dense_mass,
-                  max_tree_depth=max_tree_depth)
+    kernel = NUTS(
+        model.numpyro_model, target_accept_prob=target_accept, dense_mass=dense_mass, max_tree_depth=max_tree_depth
+    )
     show = sys.stderr.isatty() if progress is None else bool(progress)
-    mcmc = MCMC(kernel, num_warmup=num_warmup, num_samples=num_samples, num_chains=num_chains,
-                chain_method=chain_method, progress_bar=show)
+    mcmc = MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        chain_method=chain_method,
+        progress_bar=show,
+    )
     started = time.perf_counter()
     init_params = _map_starts(model, data, seed, num_chains) if use_map else None
     if init_params is not None and num_chains == 1:
@@ -84,9 +104,16 @@ def fit_nuts(model: RGLM, data: Dataset, method: str, seed: int, *, num_warmup: 
     with warnings.catch_warnings():
         # numpyro warns when chains outnumber devices and falls back to sequential; that is our default anyway.
         warnings.filterwarnings("ignore", message="There are not enough devices")
-        mcmc.run(jax.random.PRNGKey(seed), *arrays, offset=jnp.asarray(data.offset), trials=jnp.asarray(data.trials),
-                 n_classes=data.summary.n_classes, y_scale=data.summary.y_scale, init_params=init_params,
-                 extra_fields=EXTRA_FIELDS)
+        mcmc.run(
+            jax.random.PRNGKey(seed),
+            *arrays,
+            offset=jnp.asarray(data.offset),
+            trials=jnp.asarray(data.trials),
+            n_classes=data.summary.n_classes,
+            y_scale=data.summary.y_scale,
+            init_params=init_params,
+            extra_fields=EXTRA_FIELDS,
+        )
     elapsed = time.perf_counter() - started
     names = set(model.parameter_shapes(data.X.shape[1], data.summary.n_classes))
     names |= {f"prior_scale{layer}" for layer in range(model.depth + 1)} if model.prior.hierarchical else set()

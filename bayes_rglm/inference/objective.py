@@ -64,8 +64,13 @@ def make_problem(X, y, offset, trials, y_scale, shift, scale) -> Problem:
         return np.concatenate([a, np.repeat(a[:1], pad, axis=0)]) if pad else a
 
     return Problem(
-        jnp.asarray(padded((X - shift) / scale)), jnp.asarray(padded(y)), jnp.asarray(padded(offset)),
-        jnp.asarray(padded(trials)), jnp.asarray(weights), jnp.asarray(y_scale), jnp.asarray(shift),
+        jnp.asarray(padded((X - shift) / scale)),
+        jnp.asarray(padded(y)),
+        jnp.asarray(padded(offset)),
+        jnp.asarray(padded(trials)),
+        jnp.asarray(weights),
+        jnp.asarray(y_scale),
+        jnp.asarray(shift),
         jnp.asarray(scale),
     )
 

@@ -1,6 +1,7 @@
 """Full-batch optimisers that run entirely inside ``jit``: damped Newton and L-BFGS.
 
-Both are ``lax.while_loop`` programs (small graphs, so they compile in about a second) (no per-iteration Python) returning an
+Both are ``lax.while_loop`` programs (no per-iteration Python; small graphs that
+compile in seconds) returning an
 :class:`Solution`.
 
 ``newton`` takes the exact Hessian.  Each step solves ``H p = g`` after a
@@ -126,8 +127,11 @@ def _two_loop(grad, s_hist, y_hist, rho, count, memory):
 
     q, alphas = jax.lax.fori_loop(0, memory, backward, (grad, jnp.zeros(memory, grad.dtype)))
     last = (count - 1) % memory
-    gamma = jnp.where(count > 0, jnp.vdot(s_hist[last], y_hist[last]) / jnp.vdot(y_hist[last], y_hist[last]),
-                      1.0 / jnp.maximum(jnp.linalg.norm(grad), 1.0))
+    gamma = jnp.where(
+        count > 0,
+        jnp.vdot(s_hist[last], y_hist[last]) / jnp.vdot(y_hist[last], y_hist[last]),
+        1.0 / jnp.maximum(jnp.linalg.norm(grad), 1.0),
+    )
     r = gamma * q
 
     def forward(i, r):
@@ -177,8 +181,17 @@ def lbfgs(objective: Callable, x0: jax.Array, gtol: float = 1e-6, max_iter: int 
 
     value, grad = value_and_grad(x0)
     zeros = jnp.zeros((memory, d), x0.dtype)
-    start = (x0, value, grad, zeros, zeros, jnp.zeros(memory, x0.dtype), jnp.asarray(0), jnp.asarray(0),
-             jnp.asarray(False))
+    start = (
+        x0,
+        value,
+        grad,
+        zeros,
+        zeros,
+        jnp.zeros(memory, x0.dtype),
+        jnp.asarray(0),
+        jnp.asarray(0),
+        jnp.asarray(False),
+    )
     x, value, grad, *_, it, _ = jax.lax.while_loop(cond, body, start)
     converged = jnp.isfinite(value) & small(value, grad)
     return Solution(x, value, jnp.linalg.norm(grad), it, converged)

@@ -117,8 +117,17 @@ class Optimum(NamedTuple):
         return obj.to_original(standardised, self.problem.shift, self.problem.scale)
 
 
-def optimise(model: RGLM, data: Dataset, use_prior: bool, seed: int, *, max_iter: int = 100, tol: float = 1e-10,
-             num_restarts: int = 1, init: dict | None = None) -> Optimum:
+def optimise(
+    model: RGLM,
+    data: Dataset,
+    use_prior: bool,
+    seed: int,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    num_restarts: int = 1,
+    init: dict | None = None,
+) -> Optimum:
     """Minimise the negative log-likelihood (or log posterior) from ``num_restarts`` starts; keep the best."""
     if use_prior and model.prior.hierarchical:
         raise ValueError(
@@ -144,17 +153,35 @@ def optimise(model: RGLM, data: Dataset, use_prior: bool, seed: int, *, max_iter
     return Optimum(best, problem, unravel, information, jacobian, values, time.perf_counter() - started, n_params)
 
 
-def fit_point(model: RGLM, data: Dataset, method: str, seed: int, *, max_iter: int = 100, tol: float = 1e-10,
-              num_restarts: int = 1, init: dict | None = None, progress=None):
+def fit_point(
+    model: RGLM,
+    data: Dataset,
+    method: str,
+    seed: int,
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-10,
+    num_restarts: int = 1,
+    init: dict | None = None,
+    progress=None,
+):
     """Fit by MLE (``method="mle"``) or MAP (``"map"``) and return a :class:`~bayes_rglm.results.Fit`."""
     from ..results import Fit
 
-    opt = optimise(model, data, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts,
-                   init=init)
+    opt = optimise(model, data, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
     params = {k: np.asarray(v) for k, v in opt.params(model).items()}
     covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
-    fit = Fit(method, model, params, None, covariance, point_info(model, opt, cov_note), data.feature_names,
-              data.summary, data)
+    fit = Fit(
+        method,
+        model,
+        params,
+        None,
+        covariance,
+        point_info(model, opt, cov_note),
+        data.feature_names,
+        data.summary,
+        data,
+    )
     check_result(fit, data, method)
     return fit
 

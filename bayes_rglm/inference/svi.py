@@ -45,9 +45,22 @@ def _learning_rate(learning_rate, num_steps: int):
     return optax.cosine_decay_schedule(float(learning_rate), num_steps, alpha=0.1)
 
 
-def fit_svi(model: RGLM, data: Dataset, method: str, seed: int, *, num_steps: int | None = None,
-            num_epochs: int | None = None, batch_size: int | None = None, learning_rate=0.01, guide: str = "normal",
-            num_samples: int = 1000, num_particles: int = 1, rank: int | None = None, progress=None):
+def fit_svi(
+    model: RGLM,
+    data: Dataset,
+    method: str,
+    seed: int,
+    *,
+    num_steps: int | None = None,
+    num_epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate=0.01,
+    guide: str = "normal",
+    num_samples: int = 1000,
+    num_particles: int = 1,
+    rank: int | None = None,
+    progress=None,
+):
     """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it."""
     from ..results import Fit
 
@@ -140,7 +153,8 @@ def fit_svi(model: RGLM, data: Dataset, method: str, seed: int, *, num_steps: in
         "batch_size": batch_size,
         "elbo": (-loss_trace).tolist(),
         "final_elbo": float(-np.mean(loss_trace[-window:][np.isfinite(loss_trace[-window:])]))
-        if np.isfinite(loss_trace[-window:]).any() else float("nan"),
+        if np.isfinite(loss_trace[-window:]).any()
+        else float("nan"),
         "stopped_on_nan": stopped,
         "time": elapsed,
         "steps_per_second": len(loss_trace) / elapsed if elapsed > 0 else float("nan"),
