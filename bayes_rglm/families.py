@@ -21,16 +21,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
-from numpyro.distributions import constraints
 
-from .data import first_violation
 from .likelihoods import (
     categorical_logits,
     ordinal_log_probs,
@@ -38,36 +35,31 @@ from .likelihoods import (
     tobit_mean,
 )
 from .links import Link, get_link
-
-
-class DataSummary(NamedTuple):
-    """What a family learns from ``y`` before fitting: class count, location and scale."""
-
-    n_classes: int
-    y_mean: float
-    y_scale: float
-    class_freq: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True, eq=False)
-class Nuisance:
-    """A family parameter other than the linear predictor (``sigma``, ``concentration``, ``cutpoints``).
-
-    ``prior`` is the user's numpyro distribution or ``None`` for the default,
-    which :attr:`default_prior` builds from the data summary.
-    """
-
-    name: str
-    constraint: constraints.Constraint
-    default_prior: Callable[[DataSummary], dist.Distribution]
-    initial: Callable[[DataSummary, Link], np.ndarray]
-    prior: dist.Distribution | None = None
-
-    def shape(self, summary: DataSummary) -> tuple[int, ...]:
-        return (summary.n_classes - 1,) if self.name == "cutpoints" else ()
-
-    def prior_for(self, summary: DataSummary) -> dist.Distribution:
-        return self.prior if self.prior is not None else self.default_prior(summary)
+from .nuisance import Nuisance, concentration_parameter, cutpoints_parameter, sigma_parameter
+from .responses import (
+    DataSummary,
+)
+from .responses import (
+    validate_bernoulli as _validate_bernoulli,
+)
+from .responses import (
+    validate_binomial as _validate_binomial,
+)
+from .responses import (
+    validate_counts as _validate_counts,
+)
+from .responses import (
+    validate_labels as _validate_labels,
+)
+from .responses import (
+    validate_positive as _validate_positive,
+)
+from .responses import (
+    validate_real as _validate_real,
+)
+from .responses import (
+    validate_tobit as _validate_tobit,
+)
 
 
 @dataclass(frozen=True)
@@ -113,138 +105,6 @@ class Family:
         return link
 
 
-# --- checks of y ---------------------------------------------------------------------------------
-
-
-def _summary(y: np.ndarray, n_classes: int = 1) -> DataSummary:
-    scale = float(np.std(y)) if y.size > 1 and np.std(y) > 0 else 1.0
-    return DataSummary(n_classes, float(np.mean(y)), scale)
-
-
-def _check_integers(y, family, argument="y", lower=0.0):
-    bad = (y < lower) | (y != np.round(y))
-    if bad.any():
-        raise ValueError(
-            f"{argument} must be integers >= {lower:g} for family {family!r}; first violation at "
-            f"{first_violation(bad, y)}"
-        )
-
-
-def _validate_real(name):
-    return lambda y, trials, fitting=True: _summary(y)
-
-
-def _validate_positive(name):
-    def validate(y, trials, fitting=True):
-        bad = y <= 0
-        if bad.any():
-            raise ValueError(f"y must be > 0 for family {name!r}; first violation at {first_violation(bad, y)}")
-        return _summary(y)
-
-    return validate
-
-
-def _validate_counts(name):
-    def validate(y, trials, fitting=True):
-        _check_integers(y, name)
-        return _summary(y)
-
-    return validate
-
-
-def _validate_bernoulli(y, trials, fitting=True):
-    bad = (y != 0) & (y != 1)
-    if bad.any():
-        raise ValueError(f"y must be 0 or 1 for family 'bernoulli'; first violation at {first_violation(bad, y)}")
-    if fitting and np.all(y == y[0]):
-        raise ValueError(f"y has a single class ({y[0]:g}) for family 'bernoulli'; both 0 and 1 must occur")
-    return DataSummary(2, float(y.mean()), 1.0, (1 - float(y.mean()), float(y.mean())))
-
-
-def _validate_binomial(y, trials, fitting=True):
-    if trials is None:
-        raise ValueError("trials is required for family 'binomial': pass trials= (number of trials per row)")
-    _check_integers(trials, "binomial", argument="trials")
-    _check_integers(y, "binomial")
-    bad = y > trials
-    if bad.any():
-        raise ValueError(
-            f"y (successes) exceeds trials for family 'binomial' at {first_violation(bad, y)}; need 0 <= y <= trials"
-        )
-    p = float(y.sum() / max(trials.sum(), 1.0))
-    return DataSummary(2, p, 1.0, (1 - p, p))
-
-
-def _validate_labels(name):
-    def validate(y, trials, fitting=True):
-        _check_integers(y, name)
-        n_classes = int(y.max()) + 1
-        counts = np.bincount(y.astype(int), minlength=n_classes)
-        if not fitting:
-            return DataSummary(n_classes, float(y.mean()), 1.0)
-        if n_classes < 2:
-            raise ValueError(f"y has a single class (0) for family {name!r}; at least two classes must occur")
-        missing = np.flatnonzero(counts == 0)
-        if missing.size:
-            raise ValueError(
-                f"y has no observation of class {int(missing[0])} for family {name!r}; labels must be "
-                f"integers 0..K-1 with every class present (here K = {n_classes})"
-            )
-        return DataSummary(n_classes, float(y.mean()), 1.0, tuple(counts / counts.sum()))
-
-    return validate
-
-
-def _validate_tobit(lower, upper):
-    def validate(y, trials, fitting=True):
-        bad = (y < lower) | (y > upper)
-        if bad.any():
-            raise ValueError(
-                f"y must lie in [{lower:g}, {upper:g}] for family 'tobit' (censored there); first violation at "
-                f"{first_violation(bad, y)}"
-            )
-        return _summary(y)
-
-    return validate
-
-
-# --- nuisance parameters -------------------------------------------------------------------------
-
-
-def _sigma(prior):
-    return Nuisance(
-        "sigma",
-        constraints.positive,
-        lambda s: dist.HalfNormal(2.5 * s.y_scale),
-        lambda s, link: np.asarray(s.y_scale),
-        prior,
-    )
-
-
-def _concentration(prior):
-    return Nuisance(
-        "concentration", constraints.positive, lambda s: dist.Exponential(0.01), lambda s, link: np.asarray(1.0), prior
-    )
-
-
-def inverse_cdf(link: Link, p: np.ndarray) -> np.ndarray:
-    """Solve ``F(eta) = p`` for the CDF a probability link defines (bisection, numpy side)."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    lo, hi = np.full_like(p, -40.0), np.full_like(p, 40.0)
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        below = np.exp(np.asarray(link.log_cdf(jnp.asarray(mid)))) < p
-        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
-    return 0.5 * (lo + hi)
-
-
-def _cutpoints(prior):
-    def initial(s, link):
-        return inverse_cdf(link, np.cumsum(s.class_freq)[:-1])
-
-    return Nuisance("cutpoints", constraints.ordered_vector, lambda s: dist.Normal(0.0, 10.0), initial, prior)
-
-
 # --- the families --------------------------------------------------------------------------------
 
 _BINARY_LINKS = ("logit", "probit", "cloglog", "tanh")
@@ -275,7 +135,7 @@ def Gaussian(sigma_prior: dist.Distribution | None = None, sigma: float | None =
         lambda eta, link, nu, trials: link.inverse(eta[:, 0]),
         lambda key, eta, link, nu, trials: link.inverse(eta[:, 0]) + scale(nu) * jax.random.normal(key, eta.shape[:1]),
         _validate_real("gaussian"),
-        (_sigma(sigma_prior),) if fixed is None else (),
+        (sigma_parameter(sigma_prior),) if fixed is None else (),
         description="real y: linear regression" + ("" if fixed is None else f" (sigma fixed at {fixed:g})"),
         options=() if fixed is None else (("sigma", fixed),),
     )
@@ -401,7 +261,7 @@ def Gamma(concentration_prior: dist.Distribution | None = None) -> Family:
         log_density,
         lambda key, mu, nu: jax.random.gamma(key, nu["concentration"], mu.shape) * mu / nu["concentration"],
         _validate_positive("gamma"),
-        (_concentration(concentration_prior),),
+        (concentration_parameter(concentration_prior),),
         "positive real y",
     )
 
@@ -432,7 +292,7 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         log_density,
         sample,
         _validate_counts("negative_binomial"),
-        (_concentration(concentration_prior),),
+        (concentration_parameter(concentration_prior),),
         "over-dispersed counts",
     )
 
@@ -459,7 +319,7 @@ def Tobit(lower: float = 0.0, upper: float = np.inf, sigma_prior: dist.Distribut
         lambda eta, link, nu, trials: tobit_mean(eta[:, 0], nu["sigma"], lower, upper),
         sample,
         _validate_tobit(lower, upper),
-        (_sigma(sigma_prior),),
+        (sigma_parameter(sigma_prior),),
         description=f"real y censored to [{lower:g}, {upper:g}]",
         options=(("lower", lower), ("upper", upper)),
     )
@@ -494,7 +354,7 @@ def Ordinal(cutpoints_prior: dist.Distribution | None = None) -> Family:
         mean,
         sample,
         _validate_labels("ordinal"),
-        (_cutpoints(cutpoints_prior),),
+        (cutpoints_parameter(cutpoints_prior),),
         proba=proba,
         has_output_bias=False,
         description="ordered labels 0..K-1 (predict gives the mean score)",

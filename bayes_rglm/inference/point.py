@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConvergenceWarning, SeparationWarning
-from ..families import inverse_cdf
+from ..nuisance import inverse_cdf
 from ..model import RGLM, Dataset
 from . import objective as obj
 from .optimize import Solution, lbfgs, newton
