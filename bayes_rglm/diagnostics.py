@@ -101,9 +101,21 @@ def _summary(data, prob: float) -> pd.DataFrame:
 
 def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """ArviZ's summary of every scalar parameter; with hidden layers, a note says to read the function summary."""
+    from .results import _display_order, parameter_labels
+
     dims, coords = _dims(fit)
-    posterior = az.from_dict(posterior={k: np.asarray(v) for k, v in fit.samples.items()}, coords=coords, dims=dims)
+    names = sorted(fit.samples)
+    posterior = az.from_dict(posterior={k: np.asarray(fit.samples[k]) for k in names}, coords=coords, dims=dims)
     table = _summary(posterior, prob)
+    # The same row labels as mle/map summaries (w0[age], b0, ...), in layer order.
+    labels = [
+        label
+        for name in names
+        for label in parameter_labels(fit.model, name, np.shape(fit.samples[name])[2:], fit.feature_names)
+    ]
+    if len(labels) == len(table):
+        table.index = pd.Index(labels, name="parameter")
+        table = table.loc[_display_order(fit.model, labels)]
     if fit.model.depth > 0:
         table.attrs["note"] = (
             "hidden layers: weights are not identified (units permute, odd activations flip sign), so r_hat "

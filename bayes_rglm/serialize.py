@@ -28,7 +28,7 @@ import xarray as xr
 
 from .families import FAMILIES as _FAMILY_FACTORIES
 from .families import DataSummary, Family, get_family
-from .model import RGLM
+from .model import RGLM, Dataset
 from .priors import GaussianPrior
 
 FORMAT = "bayes_rglm.fit"
@@ -132,6 +132,11 @@ def save_fit(fit, path) -> Path:
         arr = np.asarray(value)
         dims = ["chain", "draw"] + [f"{name}_dim{i}" for i in range(arr.ndim - 2)]
         variables[f"samples/{name}"] = (dims, arr)
+    if fit.data is not None:
+        # The training data, so a loaded fit can still build ArviZ groups and function-space diagnostics.
+        for name in ("X", "y", "offset", "trials"):
+            arr = np.asarray(getattr(fit.data, name))
+            variables[f"data/{name}"] = (["obs", "feature"][: arr.ndim], arr)
     if fit.covariance is not None:
         variables["covariance"] = (["parameter", "parameter_"], np.asarray(fit.covariance))
     header = {
@@ -178,6 +183,13 @@ def load_fit(path):
     covariance = ds["covariance"].values if "covariance" in ds.data_vars else None
     summary = header["data_summary"]
     summary["class_freq"] = tuple(summary.get("class_freq", ()))
+    data = None
+    if "data__X" in ds.data_vars:
+        data = Dataset(
+            *(ds[f"data__{k}"].values for k in ("X", "y", "offset", "trials")),
+            list(header["feature_names"]),
+            DataSummary(**summary),
+        )
     return Fit(
         header["method"],
         model_from_dict(header["model"]),
@@ -187,4 +199,5 @@ def load_fit(path):
         header["info"],
         header["feature_names"],
         DataSummary(**summary),
+        data,
     )

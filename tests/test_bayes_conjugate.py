@@ -104,6 +104,7 @@ def test_closed_form_is_sane(exact):
 
 # --- Laplace ---------------------------------------------------------------------------------------
 
+
 def test_laplace_shapes(laplace_fit):
     assert laplace_fit.method == "laplace"
     assert laplace_fit.samples["w0"].shape == (1, 4000, P, 1)
@@ -116,6 +117,15 @@ def test_laplace_mode_is_exact(laplace_fit, exact):
     m, C = exact
     mode = np.r_[laplace_fit.info["map"]["w0"][:, 0], laplace_fit.info["map"]["b0"]]
     np.testing.assert_allclose(mode, m, rtol=0, atol=1e-6 * sd_of(C).min())
+
+
+def test_laplace_log_evidence_is_exact(laplace_fit, data):
+    """For a Gaussian posterior the Laplace evidence is exact: ``y ~ N(0, X~ S0 X~' + sigma^2 I)``."""
+    X, y = data
+    Xt = np.column_stack([X, np.ones(N)])
+    prior_cov = np.diag([SCALE**2] * P + [BIAS_SCALE**2])
+    marginal = stats.multivariate_normal(np.zeros(N), Xt @ prior_cov @ Xt.T + SIGMA**2 * np.eye(N))
+    assert laplace_fit.info["log_evidence"] == pytest.approx(marginal.logpdf(y), abs=1e-6)
 
 
 def test_laplace_mean(laplace_fit, exact):
@@ -197,13 +207,15 @@ def test_laplace_log_likelihood(laplace_fit, exact, data):
     for s in range(3):
         np.testing.assert_allclose(ll[0, s], stats.norm.logpdf(y, Xt @ draws[s], SIGMA), rtol=1e-10, atol=1e-10)
     expected = -0.5 * np.log(2 * np.pi * SIGMA**2) - ((y - Xt @ m) ** 2 + np.einsum("ij,jk,ik->i", Xt, C, Xt)) / (
-        2 * SIGMA**2)
+        2 * SIGMA**2
+    )
     se = ll[0].std(axis=0) / np.sqrt(4000)
     z = (ll[0].mean(axis=0) - expected) / se
     assert np.all(np.abs(z) < 4.5), np.abs(z).max()  # 50 rows: allow the max of 50 |z|'s
 
 
 # --- SVI with a full-covariance guide ----------------------------------------------------------------
+
 
 @pytest.mark.slow  # the svi_fit fixture: ~40 s of Adam steps on 2 cores
 def test_svi_mvn_mean(svi_fit, exact):
@@ -239,6 +251,7 @@ def test_svi_elbo_trace(svi_fit):
 
 
 # --- NUTS --------------------------------------------------------------------------------------------
+
 
 def test_nuts_shapes_and_diagnostics(nuts_fit):
     assert nuts_fit.samples["w0"].shape == (4, 1000, P, 1)

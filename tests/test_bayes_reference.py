@@ -57,8 +57,7 @@ def loglik_poisson(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarra
 
 
 def log_prior(theta: np.ndarray) -> np.ndarray:
-    return (stats.norm.logpdf(theta[:, :-1], 0, W_SCALE).sum(axis=1)
-            + stats.norm.logpdf(theta[:, -1], 0, B_SCALE))
+    return stats.norm.logpdf(theta[:, :-1], 0, W_SCALE).sum(axis=1) + stats.norm.logpdf(theta[:, -1], 0, B_SCALE)
 
 
 def numerical_hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
@@ -68,13 +67,15 @@ def numerical_hessian(f, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
     E = np.eye(k) * h
     for i in range(k):
         for j in range(i, k):
-            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j])
-                                 + f(x - E[i] - E[j])) / (4 * h * h)
+            H[i, j] = H[j, i] = (f(x + E[i] + E[j]) - f(x + E[i] - E[j]) - f(x - E[i] + E[j]) + f(x - E[i] - E[j])) / (
+                4 * h * h
+            )
     return H
 
 
 def importance_sampling(loglik, X, y, seed=0):
     """Posterior mean, sd and the ESS of the weights, by self-normalised IS with a t proposal."""
+
     def log_post(theta):
         theta = np.atleast_2d(theta)
         return loglik(theta, X, y) + log_prior(theta)
@@ -153,5 +154,6 @@ def test_log_likelihood_matches_scipy(case):
     ll = fit.log_likelihood(X, y)
     assert ll.shape == (4, 1000, len(y))
     theta = case["draws"][:50]
-    np.testing.assert_allclose(ll.reshape(-1, len(y))[:50].sum(axis=1), case["loglik"](theta, X, y),
-                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(
+        ll.reshape(-1, len(y))[:50].sum(axis=1), case["loglik"](theta, X, y), rtol=1e-9, atol=1e-9
+    )

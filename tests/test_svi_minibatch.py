@@ -66,8 +66,18 @@ def mle(data):
 def fit(data):
     X, y = data
     model = br.RGLM("poisson", prior=br.GaussianPrior(scale=10.0, bias_scale=10.0))
-    return model.fit(X, y, method="svi", seed=0, progress=False, guide="normal", batch_size=BATCH,
-                     num_steps=STEPS, learning_rate=schedule, num_samples=4000)
+    return model.fit(
+        X,
+        y,
+        method="svi",
+        seed=0,
+        progress=False,
+        guide="normal",
+        batch_size=BATCH,
+        num_steps=STEPS,
+        learning_rate=schedule,
+        num_samples=4000,
+    )
 
 
 def coefficients(values: dict) -> np.ndarray:

@@ -7,7 +7,9 @@ cutpoints), so draws of constrained parameters respect their support:
     theta ~ N(theta_MAP, H^{-1}),   H = -d^2 log p(theta | y) / d theta^2.
 
 ``covariance="full"`` (default) uses all of ``H``; ``covariance="diag"`` keeps
-only its diagonal (a mean-field Laplace for large models).  ``num_samples``
+only its diagonal in the fitted coordinates, which are the inputs centred
+and scaled (so intercepts and weights are independent there, not in the
+original coordinates): a mean-field Laplace for large models.  ``num_samples``
 draws are stored as one chain.  ``fit.info["log_evidence"]`` is the Laplace
 estimate of the marginal likelihood (for choosing a prior scale or a depth).
 """

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import biject_to
 from numpyro.infer import MCMC, NUTS
+from numpyro.infer.initialization import init_to_uniform, init_to_value
 
 from ..exceptions import DiagnosticsWarning
 from ..model import RGLM, Dataset
@@ -32,22 +33,28 @@ from .point import optimise
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
 
 
-def _map_starts(model: RGLM, data: Dataset, seed: int, num_chains: int) -> dict:
-    """Unconstrained initial values per chain: one MAP per chain (its own random start), jittered."""
+def _map_starts(model: RGLM, data: Dataset, seed: int, num_chains: int) -> tuple[dict, dict]:
+    """Unconstrained initial values per chain (one MAP per chain from its own random start, jittered),
+    and the first chain's MAP on the natural scale."""
     starts = []
     rng = np.random.default_rng(seed + 1)
     for chain in range(num_chains):
         opt = optimise(model, data, True, seed + 1000 * chain)
         params = opt.params(model)
+        if chain == 0:
+            first = {k: np.asarray(v) for k, v in params.items()}
         values = {}
         for name, value in params.items():
             value = jnp.asarray(value)
             nuisance = next((n for n in model.family.nuisance if n.name == name), None)
             if nuisance is not None:
                 value = biject_to(nuisance.constraint).inv(value)
-            values[name] = np.asarray(value) + 0.01 * rng.standard_normal(np.shape(value))
+            # Jitter relative to each value's size: an absolute jitter can push eta out of an
+            # inverse link's domain when coefficients are small (gamma/inverse: eta ~ 1e-2).
+            value = np.asarray(value)
+            values[name] = value + (0.01 * np.abs(value) + 1e-4) * rng.standard_normal(np.shape(value))
         starts.append(values)
-    return {k: np.stack([s[k] for s in starts]) for k in starts[0]}
+    return {k: np.stack([s[k] for s in starts]) for k in starts[0]}, first
 
 
 def fit_nuts(
@@ -83,8 +90,20 @@ def fit_nuts(
     # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
+    started = time.perf_counter()
+    init_params, first_map = _map_starts(model, data, seed, num_chains) if use_map else (None, None)
+    if init_params is not None and num_chains == 1:
+        init_params = {k: v[0] for k, v in init_params.items()}
+    map_seconds = time.perf_counter() - started
+    # numpyro traces the model once from its init strategy even when init_params are given; random
+    # starts can all be invalid (gamma with the inverse link), so that trace starts at the MAP too.
+    strategy = init_to_value(values=first_map) if first_map is not None else init_to_uniform()
     kernel = NUTS(
-        model.numpyro_model, target_accept_prob=target_accept, dense_mass=dense_mass, max_tree_depth=max_tree_depth
+        model.numpyro_model,
+        target_accept_prob=target_accept,
+        dense_mass=dense_mass,
+        max_tree_depth=max_tree_depth,
+        init_strategy=strategy,
     )
     show = sys.stderr.isatty() if progress is None else bool(progress)
     mcmc = MCMC(
@@ -95,11 +114,6 @@ def fit_nuts(
         chain_method=chain_method,
         progress_bar=show,
     )
-    started = time.perf_counter()
-    init_params = _map_starts(model, data, seed, num_chains) if use_map else None
-    if init_params is not None and num_chains == 1:
-        init_params = {k: v[0] for k, v in init_params.items()}
-    map_seconds = time.perf_counter() - started
     arrays = [jnp.asarray(a) for a in (data.X, data.y)]
     with warnings.catch_warnings():
         # numpyro warns when chains outnumber devices and falls back to sequential; that is our default anyway.

@@ -25,8 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConvergenceWarning, SeparationWarning
-from ..nuisance import inverse_cdf
 from ..model import RGLM, Dataset
+from ..nuisance import inverse_cdf
 from . import objective as obj
 from .optimize import Solution, lbfgs, newton
 

@@ -1,0 +1,486 @@
+"""NUTS on small Bayesian neural networks: bayes_rglm against a hand-written numpyro model of the same network.
+
+Usage::
+
+    python benchmarks/nuts_bnn.py            # 500 warm-up + 500 draws x 2 chains, 3 seeds per implementation
+    python benchmarks/nuts_bnn.py --quick    # 100 + 100 draws x 2 chains, 1 seed (smoke test)
+    python benchmarks/nuts_bnn.py --out PATH # where the markdown section goes (default BENCHMARKS.md)
+
+Settings
+--------
+* ``bnn`` -- numpyro's ``examples/bnn.py``: 100 points, ``x = linspace(-1, 1)``,
+  ``y = X W + 0.5 (0.5 + x)^2 sin(4x) + 0.05 noise`` with ``X = [1, x, x^2]``,
+  ``W = 0.5 randn(3)`` (``np.random.seed(0)``), standardised; two hidden tanh
+  layers of 5 units.  Differences from the example, the same in both
+  implementations: every layer has a bias (bayes_rglm's layers always do), so
+  the constant column of ``X`` is dropped (inputs ``[x, x^2]``); the noise scale
+  has the library's default prior ``sigma ~ HalfNormal(2.5 sd(y))`` instead of
+  the example's ``Gamma(3, 1)`` prior on the precision, so that both sample the
+  same posterior.
+* ``sin`` -- a 1-10-1 tanh network on 100 points, ``x ~ U(-2, 2)``,
+  ``y = sin(2x) + N(0, 0.2^2)``.
+
+Both implementations: Normal(0, 1) priors on every weight and bias, Gaussian
+likelihood, ``sigma ~ HalfNormal(2.5 sd(y))``, NUTS with numpyro's defaults
+(target acceptance 0.8, diagonal mass matrix, maximum tree depth 10),
+``--warmup`` warm-up and ``--samples`` kept iterations per chain, 2 chains run
+sequentially, float64.  bayes_rglm: ``RGLM("gaussian", hidden=..., activation="tanh",
+prior=GaussianPrior(scale=1.0)).fit(X, y, method="nuts", ...)``, which starts
+each chain from its own MAP fit (time included in the call; reported separately
+as ``fit.info["map_init_time"]``).  Hand-written: ``MCMC(NUTS(model), ...)``
+with numpyro's default initialisation (uniform in [-2, 2], unconstrained).
+
+What is measured
+----------------
+Each (setting, implementation) pair runs in a fresh subprocess, which first
+runs one tiny fit (10 + 10 draws) to pay JAX's one-time start-up costs, then
+``--repeats`` fits with seeds 1, 2, ...; each fit builds a new ``MCMC`` object,
+so each compiles its sampler again (in both implementations).  Tracing and XLA
+compilation time inside each fit is measured with ``jax.monitoring``.
+
+The quantity of interest is ``E[y|x]`` at 20 probe inputs evenly spaced over
+the training range: per draw it is computed from the drawn weights with one
+numpy formula for both implementations; ArviZ's rank-normalised bulk ESS (and
+split R-hat) is taken per probe.  **ESS/s** = median-over-probes bulk ESS /
+(wall time of the fit call minus its tracing and compilation time); the same
+with compilation included is reported too.  Medians over the seeds are
+compared: the target (from the issue) is bayes_rglm's ESS/s at least 0.9x the
+hand-written model's, in the same run.  The posterior means of ``E[y|x]`` of
+the two implementations are compared as a sanity check (largest difference
+over probes, in posterior standard deviations).
+
+The script rewrites only its own section of the markdown file, between
+``<!-- nuts_bnn:start -->`` and ``<!-- nuts_bnn:end -->``, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+SETTINGS = ("bnn", "sin")
+IMPLS = ("bayes_rglm", "numpyro")
+LABELS = {"bayes_rglm": "bayes_rglm", "numpyro": "hand-written numpyro"}
+HIDDEN = {"bnn": (5, 5), "sin": (10,)}
+DESCRIPTION = {
+    "bnn": "numpyro examples/bnn.py data (N=100, inputs x and x^2), 2-5-5-1 tanh",
+    "sin": "y = sin(2x) + noise (N=100), 1-10-1 tanh",
+}
+START, END = "<!-- nuts_bnn:start -->", "<!-- nuts_bnn:end -->"
+RESULT_PREFIX = "NUTS_BNN_RESULT "
+REPO_ROOT = Path(__file__).resolve().parents[1]
+N_PROBES = 20
+MAX_TREE_STEPS = 2**10 - 1  # numpyro's default max_tree_depth=10
+TARGET_RATIO = 0.9  # bayes_rglm ESS/s >= 0.9 x hand-written numpyro's
+
+
+# --------------------------------------------------------------------------------------------------
+# Data and the network
+
+
+def make_data(setting: str):
+    """Training inputs ``X`` (N, D), response ``y`` (N,) and probe inputs ``X_probe`` (20, D)."""
+    if setting == "bnn":  # numpyro examples/bnn.py get_data(N=100, D_X=3, sigma_obs=0.05)
+        n, d_x = 100, 3
+        rs = np.random.RandomState(0)
+        x = np.linspace(-1.0, 1.0, n)
+        features = np.power(x[:, None], np.arange(d_x))
+        w = 0.5 * rs.randn(d_x)
+        y = features @ w + 0.5 * np.power(0.5 + x, 2.0) * np.sin(4.0 * x)
+        y = y + 0.05 * rs.randn(n)
+        y = (y - y.mean()) / y.std()
+        probe = np.linspace(-1.0, 1.0, N_PROBES)
+        return features[:, 1:], y, np.stack([probe, probe**2], axis=1)  # constant column dropped: biases instead
+    if setting == "sin":
+        rng = np.random.default_rng(20240613)
+        x = np.sort(rng.uniform(-2.0, 2.0, 100))
+        y = np.sin(2.0 * x) + 0.2 * rng.standard_normal(100)
+        return x[:, None], y, np.linspace(-2.0, 2.0, N_PROBES)[:, None]
+    raise ValueError(f"unknown setting {setting!r}")
+
+
+def network_mean(samples: dict, X: np.ndarray, depth: int) -> np.ndarray:
+    """``E[y|x]`` per draw, shape (chains, draws, rows), from ``w{l}``/``b{l}`` draws of shape (chains, draws, ...)."""
+    h = np.broadcast_to(X, samples["w0"].shape[:2] + X.shape)
+    for layer in range(depth + 1):
+        h = h @ np.asarray(samples[f"w{layer}"]) + np.asarray(samples[f"b{layer}"])[..., None, :]
+        if layer < depth:
+            h = np.tanh(h)
+    return h[..., 0]
+
+
+def _load() -> list[float] | None:
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+class _Compiles:
+    """Counts XLA backend compilations and sums trace + lower + compile seconds (``jax.monitoring``)."""
+
+    EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
+              "/jax/core/compile/backend_compile_duration")
+
+    def __init__(self):
+        from jax import monitoring
+
+        self.count, self.seconds = 0, 0.0
+        monitoring.register_event_duration_secs_listener(self._listen)
+
+    def _listen(self, event, duration, **kwargs):
+        if event in self.EVENTS:
+            self.seconds += duration
+            self.count += event == self.EVENTS[2]
+
+    def reset(self):
+        self.count, self.seconds = 0, 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# One fit per implementation: returns (samples, stats)
+
+
+def _setup(impl: str, setting: str, X, y, args):
+    hidden = HIDDEN[setting]
+    if impl == "bayes_rglm":
+        import bayes_rglm as br
+
+        model = br.RGLM("gaussian", hidden=hidden, activation="tanh", prior=br.GaussianPrior(scale=1.0))
+
+        def fit(num_warmup, num_samples, seed):
+            result = model.fit(X, y, method="nuts", num_warmup=num_warmup, num_samples=num_samples,
+                               num_chains=args.chains, chain_method="sequential", progress=False, seed=seed)
+            st = result.info["sample_stats"]
+            stats = {"map_init_s": result.info["map_init_time"], "info_time_s": result.info["time"],
+                     "divergences": int(np.sum(st["diverging"])), "n_steps": np.asarray(st["n_steps"]),
+                     "step_size": float(np.mean(st["step_size"]))}
+            return result.samples, stats
+
+        return fit
+
+    if impl == "numpyro":
+        import jax
+        import jax.numpy as jnp
+        import numpyro
+        import numpyro.distributions as dist
+        from numpyro.infer import MCMC, NUTS
+
+        widths = (X.shape[1], *hidden, 1)
+        y_sd = float(np.std(y))
+
+        def model(X, y):
+            h = X
+            for layer in range(len(widths) - 1):
+                w = numpyro.sample(f"w{layer}", dist.Normal(0.0, 1.0).expand([widths[layer], widths[layer + 1]])
+                                   .to_event(2))
+                b = numpyro.sample(f"b{layer}", dist.Normal(0.0, 1.0).expand([widths[layer + 1]]).to_event(1))
+                h = h @ w + b
+                if layer < len(widths) - 2:
+                    h = jnp.tanh(h)
+            sigma = numpyro.sample("sigma", dist.HalfNormal(2.5 * y_sd))
+            with numpyro.plate("data", X.shape[0]):
+                numpyro.sample("y", dist.Normal(h[:, 0], sigma), obs=y)
+
+        Xj, yj = jnp.asarray(X), jnp.asarray(y)
+
+        def fit(num_warmup, num_samples, seed):
+            mcmc = MCMC(NUTS(model), num_warmup=num_warmup, num_samples=num_samples, num_chains=args.chains,
+                        chain_method="sequential", progress_bar=False)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="There are not enough devices")
+                mcmc.run(jax.random.PRNGKey(seed), Xj, yj, extra_fields=("diverging", "num_steps",
+                                                                          "adapt_state.step_size"))
+            samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+            extra = mcmc.get_extra_fields(group_by_chain=True)
+            stats = {"divergences": int(np.sum(extra["diverging"])), "n_steps": np.asarray(extra["num_steps"]),
+                     "step_size": float(np.mean(extra["adapt_state.step_size"]))}
+            return samples, stats
+
+        return fit
+
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def _ess_rhat(mu: np.ndarray) -> tuple[list[float], list[float]]:
+    import arviz as az
+
+    ess = [float(az.ess(mu[:, :, j], method="bulk")) for j in range(mu.shape[2])]
+    rhat = [float(az.rhat(mu[:, :, j])) for j in range(mu.shape[2])]
+    return ess, rhat
+
+
+def worker(setting: str, impl: str, args) -> dict:
+    load = _load()
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_enable_compilation_cache", False)  # no persistent cache: nothing reused across runs
+    compiles = _Compiles()
+    X, y, X_probe = make_data(setting)
+    fit = _setup(impl, setting, X, y, args)
+    depth = len(HIDDEN[setting])
+
+    caught = set()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        compiles.reset()
+        started = time.perf_counter()
+        fit(10, 10, 0)  # one-time start-up costs (first tracing of numpyro and JAX internals)
+        warmup = {"wall_s": time.perf_counter() - started, "compile_s": compiles.seconds, "compiles": compiles.count}
+        runs, pooled = [], []
+        for rep in range(args.repeats):
+            compiles.reset()
+            started = time.perf_counter()
+            samples, stats = fit(args.warmup, args.samples, rep + 1)
+            wall = time.perf_counter() - started
+            compile_s, n_compiles = compiles.seconds, compiles.count
+            mu = network_mean(samples, X_probe, depth)
+            pooled.append(mu.reshape(-1, mu.shape[-1]))
+            ess, rhat = _ess_rhat(mu)
+            n_steps = stats.pop("n_steps")
+            ess_med = float(np.median(ess))
+            run = {
+                "seed": rep + 1, "wall_s": wall, "compile_s": compile_s, "compiles": n_compiles,
+                "ess_median": ess_med, "ess_min": float(np.min(ess)), "rhat_max": float(np.max(rhat)),
+                "ess_per_s": ess_med / max(wall - compile_s, 1e-9), "ess_per_s_incl_compile": ess_med / wall,
+                "mean_leapfrog": float(np.mean(n_steps)), "max_depth_frac": float(np.mean(n_steps >= MAX_TREE_STEPS)),
+                "sigma_mean": float(np.mean(samples["sigma"])), **stats,
+            }
+            if "map_init_s" in run:
+                run["ess_per_s_sampling_only"] = ess_med / max(wall - compile_s - run["map_init_s"], 1e-9)
+            runs.append(run)
+        caught = sorted({f"{r.category.__name__}: {str(r.message)[:200]}" for r in record})
+    pooled_mu = np.concatenate(pooled)
+
+    def med(key):
+        return statistics.median(r[key] for r in runs)
+
+    result = {
+        "setting": setting, "impl": impl, "warmup": args.warmup, "samples": args.samples, "chains": args.chains,
+        "repeats": args.repeats, "startup": warmup, "runs": runs, "load_at_start": load,
+        "ess_per_s": med("ess_per_s"), "ess_per_s_incl_compile": med("ess_per_s_incl_compile"),
+        "ess_median": med("ess_median"), "ess_min": med("ess_min"), "rhat_max": med("rhat_max"),
+        "wall_s": med("wall_s"), "compile_s": med("compile_s"), "mean_leapfrog": med("mean_leapfrog"),
+        "max_depth_frac": med("max_depth_frac"), "divergences": [r["divergences"] for r in runs],
+        "step_size": med("step_size"),
+        "probe_mean": pooled_mu.mean(axis=0).tolist(), "probe_sd": pooled_mu.std(axis=0).tolist(),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "warnings": caught, "backend": jax.default_backend(),
+    }
+    if impl == "bayes_rglm":
+        result["map_init_s"] = med("map_init_s")
+        result["ess_per_s_sampling_only"] = med("ess_per_s_sampling_only")
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+
+
+def run_all(args) -> list[dict]:
+    results = []
+    for setting in args.settings:
+        for impl in IMPLS:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", setting, impl, "--warmup",
+                   str(args.warmup), "--samples", str(args.samples), "--chains", str(args.chains), "--repeats",
+                   str(args.repeats)]
+            print(f"[nuts_bnn] {setting:4s} {impl:10s} ...", end=" ", flush=True)
+            started = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
+            if proc.returncode != 0 or not lines:
+                sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
+                raise RuntimeError(f"worker {setting} {impl} failed with exit code {proc.returncode}")
+            result = json.loads(lines[-1][len(RESULT_PREFIX):])
+            result["worker_wall_s"] = time.perf_counter() - started
+            print(f"ESS/s {result['ess_per_s']:.2f} (median ESS {result['ess_median']:.0f}, fit "
+                  f"{result['wall_s']:.1f} s; {result['worker_wall_s']:.0f} s in all)", flush=True)
+            results.append(result)
+    return results
+
+
+def analyse(results: list[dict], settings) -> dict:
+    by = {(r["setting"], r["impl"]): r for r in results}
+    checks = {}
+    for setting in settings:
+        ours, hand = by[(setting, "bayes_rglm")], by[(setting, "numpyro")]
+        sd = np.sqrt((np.square(ours["probe_sd"]) + np.square(hand["probe_sd"])) / 2.0)
+        diff = np.abs(np.subtract(ours["probe_mean"], hand["probe_mean"])) / np.maximum(sd, 1e-12)
+        ratio = ours["ess_per_s"] / hand["ess_per_s"]
+        checks[setting] = {
+            "ratio": ratio, "meets": ratio >= TARGET_RATIO,
+            "ratio_incl_compile": ours["ess_per_s_incl_compile"] / hand["ess_per_s_incl_compile"],
+            "ratio_per_run": [o["ess_per_s"] / h["ess_per_s"] for o, h in zip(ours["runs"], hand["runs"], strict=True)],
+            "mean_diff_sd": float(np.max(diff)),
+        }
+    return checks
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def _versions() -> dict:
+    out = {"python": platform.python_version(), "numpy": np.__version__}
+    for name in ("jax", "jaxlib", "numpyro", "arviz", "bayes_rglm"):
+        try:
+            out[name] = __import__(name).__version__
+        except Exception:  # pragma: no cover - reporting only
+            out[name] = "n/a"
+    return out
+
+
+def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str:
+    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        START,
+        "## NUTS on small Bayesian neural networks (`benchmarks/nuts_bnn.py`)",
+        "",
+        f"Run {now}{' with `--quick`' if args.quick else ''}: {args.warmup} warm-up + {args.samples} draws per "
+        f"chain, {args.chains} chains (sequential), {args.repeats} seed(s) per implementation (medians), "
+        f"{elapsed:.0f} s in all.",
+        "",
+        "**What is measured.** The same Bayesian network in both implementations: Normal(0, 1) priors on all "
+        "weights and biases, Gaussian likelihood, sigma ~ HalfNormal(2.5 sd(y)), NUTS with numpyro's defaults "
+        "(target acceptance 0.8, diagonal mass, max tree depth 10), float64. *bnn*: the data of numpyro's "
+        "`examples/bnn.py` (100 points, y standardised) with two tanh layers of 5 units; unlike the example, every "
+        "layer has a bias (so the constant input column is dropped) and sigma has the HalfNormal prior above "
+        "instead of a Gamma(3, 1) prior on the precision. *sin*: 100 points, y = sin(2x) + N(0, 0.2^2), "
+        "x ~ U(-2, 2), one tanh layer of 10 units. *bayes_rglm*: `RGLM('gaussian', hidden=..., activation='tanh', "
+        "prior=GaussianPrior(scale=1.0)).fit(X, y, method='nuts', num_chains=2, chain_method='sequential')`, "
+        "which starts each chain from its own MAP fit (included in its time). *hand-written numpyro*: "
+        "`MCMC(NUTS(model))` with numpyro's default initialisation. Each setting and implementation runs in a "
+        "fresh subprocess; after one tiny start-up fit, every timed fit builds a new sampler (so it traces and "
+        "compiles again; that time is measured with `jax.monitoring`). *ESS* is ArviZ's bulk ESS of E[y|x] at "
+        f"{N_PROBES} probe inputs spread over the training range, median (and minimum) over probes; **ESS/s** = "
+        "median ESS / (fit wall time - its tracing and compilation time). *leapfrog/iter* is the mean number of "
+        "leapfrog steps per kept iteration; *at max depth* the share of kept iterations that hit tree depth 10.",
+        "",
+        "| setting | implementation | ESS/s | ESS/s incl. compile | median ESS | min ESS | max R-hat | fit s | "
+        "compile s | MAP init s | leapfrog/iter | at max depth | step size | divergences per seed | posterior "
+        "sigma | load at start |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in results:
+        load_s = "n/a" if not r["load_at_start"] else f"{r['load_at_start'][0]:.2f}"
+        sigma = statistics.median(run["sigma_mean"] for run in r["runs"])
+        map_init = f"{r['map_init_s']:.1f}" if r["impl"] == "bayes_rglm" else "--"
+        lines.append(
+            f"| {r['setting']} | {LABELS[r['impl']]} | {r['ess_per_s']:.2f} | {r['ess_per_s_incl_compile']:.2f} | "
+            f"{r['ess_median']:.0f} | {r['ess_min']:.0f} | {r['rhat_max']:.3f} | {r['wall_s']:.1f} | "
+            f"{r['compile_s']:.1f} | {map_init} | "
+        )
+        lines[-1] += (f"{r['mean_leapfrog']:.0f} | {r['max_depth_frac']:.0%} | {r['step_size']:.3g} | "
+                      f"{', '.join(str(d) for d in r['divergences'])} | {sigma:.3f} | {load_s} |")
+    lines += ["", f"**Target** (bayes_rglm ESS/s of E[y|x] at least {TARGET_RATIO:g}x the hand-written model's, "
+              "same run):", "",
+              "| setting | bayes_rglm / hand-written ESS/s (target >= 0.9) | same incl. compile | per seed | "
+              "largest posterior-mean difference of E[y\\|x] (posterior sds) |",
+              "|---|---:|---:|---|---:|"]
+    for setting, c in checks.items():
+        lines.append(
+            f"| {setting} | {c['ratio']:.2f} ({_yes(c['meets'])}) | {c['ratio_incl_compile']:.2f} | "
+            f"{', '.join(f'{v:.2f}' for v in c['ratio_per_run'])} | {c['mean_diff_sd']:.2f} |"
+        )
+    lines += ["", "Per seed:", ""]
+    for r in results:
+        parts = []
+        for run in r["runs"]:
+            extra = f", MAP init {run['map_init_s']:.1f} s" if "map_init_s" in run else ""
+            parts.append(f"seed {run['seed']}: fit {run['wall_s']:.1f} s (compile {run['compile_s']:.1f} s{extra}), "
+                         f"median ESS {run['ess_median']:.0f}, min {run['ess_min']:.0f}, max R-hat "
+                         f"{run['rhat_max']:.3f}, ESS/s {run['ess_per_s']:.2f}, {run['mean_leapfrog']:.0f} "
+                         f"leapfrog/iter")
+        lines.append(f"- {r['setting']}, {LABELS[r['impl']]}: " + "; ".join(parts) + ".")
+    notes = sorted({f"{r['setting']}, {LABELS[r['impl']]}: {w}" for r in results for w in r["warnings"]})
+    if notes:
+        lines += ["", "Warnings raised in the workers:", ""] + [f"- {w}" for w in notes]
+    machine = f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {platform.system()}, " \
+              f"JAX backend {results[0]['backend']}"
+    if load is not None:
+        machine += f", load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min)"
+    lines += [
+        "",
+        f"Machine: {machine}. Versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()) + ". "
+        "Thread settings left at the libraries' defaults. Other processes may have been running; compare "
+        "ratios within one run rather than absolute rates across runs.",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or append) the marked section of ``path`` atomically; a new file gets mode 644."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in old and END in old and old.index(START) < old.index(END):
+        head, rest = old.split(START, 1)
+        tail = rest.split(END, 1)[1].lstrip("\n")
+        new = head + section + ("\n" + tail if tail else "")
+    else:
+        new = old.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new)
+        os.chmod(tmp, mode)  # mkstemp creates 0600
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke test: 100 warm-up + 100 draws, 1 seed")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md", help="markdown file to update")
+    parser.add_argument("--settings", type=lambda s: s.split(","), default=list(SETTINGS))
+    parser.add_argument("--warmup", type=int, default=None, help="warm-up iterations per chain")
+    parser.add_argument("--samples", type=int, default=None, help="kept iterations per chain")
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=None, help="seeds per implementation (median reported)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--worker", nargs=2, metavar=("SETTING", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.warmup = args.warmup or (100 if args.quick else 500)
+    args.samples = args.samples or (100 if args.quick else 500)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+
+    if args.worker:
+        setting, impl = args.worker
+        result = worker(setting, impl, args)
+        print(RESULT_PREFIX + json.dumps(result), flush=True)
+        return 0
+
+    unknown = sorted(set(args.settings) - set(SETTINGS))
+    if unknown:
+        parser.error(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(SETTINGS)}")
+    load = _load()
+    started = time.perf_counter()
+    results = run_all(args)
+    checks = analyse(results, args.settings)
+    section = render(results, checks, args, time.perf_counter() - started, load)
+    write_section(args.out, section)
+    print(section)
+    print(f"[nuts_bnn] wrote {args.out}")
+    missed = [s for s, c in checks.items() if not c["meets"]]
+    if missed:
+        print("[nuts_bnn] target missed: " + ", ".join(missed))
+    return 1 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
