@@ -1,16 +1,18 @@
-"""Shared fixtures; JAX's persistent compilation cache so repeated runs skip XLA compilation."""
+"""Shared fixtures; JAX's persistent compilation cache so repeated runs (and subprocesses) skip XLA compiles."""
 
 import os
 
-import jax
-import numpy as np
-import pytest
+CACHE = os.environ.get("BAYES_RGLM_JAX_CACHE", os.path.expanduser("~/.cache/bayes_rglm/jax"))
+# Environment first, so the example and CLI subprocesses that tests start use the same cache.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-jax.config.update(
-    "jax_compilation_cache_dir",
-    os.environ.get("BAYES_RGLM_JAX_CACHE", os.path.expanduser("~/.cache/bayes_rglm/jax")),
-)
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
