@@ -140,11 +140,21 @@ class RGLM:
             shapes[nuisance.name] = nuisance.shape(summary)
         return shapes
 
-    def prior_scales(self, n_features: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        """Per-layer weight and bias prior standard deviations."""
+    def prior_scales(self, n_features: int, y_scale=1.0) -> tuple[tuple, tuple]:
+        """Per-layer weight and bias prior standard deviations.
+
+        With the default prior (``autoscale``), a real-valued output on the
+        scale of ``y`` (gaussian or tobit, identity link) has its output-layer
+        scales multiplied by ``sd(y)``, as rstanarm does, so the default suits
+        ``y`` in any units.
+        """
         fan_in = (n_features, *self.hidden)
         n_layers = self.depth + 1
-        return self.prior.weight_scales(n_layers, fan_in), self.prior.bias_scales(n_layers)
+        weights, biases = self.prior.weight_scales(n_layers, fan_in), self.prior.bias_scales(n_layers)
+        if self.prior.autoscale and self.family.name in ("gaussian", "tobit") and self.link.name == "identity":
+            weights = (*weights[:-1], weights[-1] * y_scale)
+            biases = (*biases[:-1], biases[-1] * y_scale)
+        return weights, biases
 
     # --- data -------------------------------------------------------------------------------------
 
@@ -184,7 +194,7 @@ class RGLM:
 
     def log_prior(self, params: dict, summary: DataSummary, n_features: int) -> jax.Array:
         """``log p(params)``: Gaussian weights and biases plus the nuisance priors (constrained scale)."""
-        weight_scales, bias_scales = self.prior_scales(n_features)
+        weight_scales, bias_scales = self.prior_scales(n_features, summary.y_scale)
         total = 0.0
         for layer in range(self.depth + 1):
             total += _normal_log_density(params[f"w{layer}"], weight_scales[layer])
@@ -214,7 +224,7 @@ class RGLM:
         scale = y_scale if y_scale is not None else (jnp.std(y) if y is not None else 1.0)
         summary = DataSummary(n_classes, 0.0, scale)
         shapes = self.parameter_shapes(n_features, n_classes)
-        weight_scales, bias_scales = self.prior_scales(n_features)
+        weight_scales, bias_scales = self.prior_scales(n_features, scale)
         params = {}
         for name, shape in shapes.items():
             if name[0] in "wb" and name[1:].isdigit():
@@ -251,7 +261,7 @@ class RGLM:
 
 def _normal_log_density(values, scale: float):
     """``sum log N(values | 0, scale^2)``."""
-    return -0.5 * jnp.sum(jnp.square(values)) / scale**2 - values.size * (np.log(scale) + 0.5 * np.log(2 * np.pi))
+    return -0.5 * jnp.sum(jnp.square(values)) / scale**2 - values.size * (jnp.log(scale) + 0.5 * np.log(2 * np.pi))
 
 
 class FamilyLikelihood(dist.Distribution):

@@ -72,6 +72,9 @@ class GaussianPrior:
         5.0 when ``scale`` is ``None``).
     hierarchical : bool
         Put a ``HalfNormal(scale_l)`` hyperprior on each layer's weight scale.
+    autoscale : bool
+        Multiply the output layer's scales by ``sd(y)`` for a real-valued
+        output (gaussian or tobit with the identity link).  On in the default prior.
 
     Notes
     -----
@@ -83,6 +86,7 @@ class GaussianPrior:
     scale: Scale | None = None
     bias_scale: Scale | None = None
     hierarchical: bool = False
+    autoscale: bool = False
 
     def __post_init__(self):
         _check_positive(self.scale, "prior scale")
@@ -93,6 +97,8 @@ class GaussianPrior:
             object.__setattr__(self, "bias_scale", tuple(self.bias_scale))
         if not isinstance(self.hierarchical, bool):
             raise TypeError(f"prior hierarchical must be True or False, got {self.hierarchical!r}")
+        if not isinstance(self.autoscale, bool):
+            raise TypeError(f"prior autoscale must be True or False, got {self.autoscale!r}")
 
     def weight_scales(self, n_layers: int, fan_in: Sequence[int]) -> tuple[float, ...]:
         """Weight prior standard deviation of each layer."""
@@ -114,8 +120,10 @@ def default_prior(depth: int) -> GaussianPrior:
 
     Depth 0 (a classical GLM on standardised inputs): ``N(0, 2.5^2)`` weights
     and ``N(0, 5^2)`` intercept.  With hidden layers: ``N(0, 1/fan_in)``
-    weights in every layer and ``N(0, 5^2)`` biases.
+    weights in every layer and ``N(0, 5^2)`` biases.  For a gaussian or tobit
+    output with the identity link the output layer's scales are multiplied by
+    ``sd(y)`` (``autoscale``), so the default does not depend on y's units.
     """
     if depth == 0:
-        return GaussianPrior(scale=2.5, bias_scale=5.0)
-    return GaussianPrior(scale=None, bias_scale=5.0)
+        return GaussianPrior(scale=2.5, bias_scale=5.0, autoscale=True)
+    return GaussianPrior(scale=None, bias_scale=5.0, autoscale=True)

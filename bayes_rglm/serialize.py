@@ -86,6 +86,7 @@ def model_to_dict(model: RGLM) -> dict:
             "scale": list(prior.scale) if isinstance(prior.scale, tuple) else prior.scale,
             "bias_scale": list(prior.bias_scale) if isinstance(prior.bias_scale, tuple) else prior.bias_scale,
             "hierarchical": prior.hierarchical,
+            "autoscale": prior.autoscale,
         },
     }
 

@@ -52,7 +52,7 @@ MODEL_KEYS = {
     "prior": dict,
     "family_options": dict,
 }
-PRIOR_KEYS = {"scale": (float, list), "bias_scale": (float, list), "hierarchical": bool}
+PRIOR_KEYS = {"scale": (float, list), "bias_scale": (float, list), "hierarchical": bool, "autoscale": bool}
 TOP_KEYS = {"name": str, "description": str, "default": bool, "data": dict, "model": dict, "inference": dict}
 INFERENCE_KEYS = {
     "method": str,

@@ -44,6 +44,12 @@ Adam, batches of ``--batch`` (1024) rows.
   ELBO with ``jax.random.randint`` batches, ``optax.adam(0.01)``, steps in a
   jitted ``lax.scan``, chunked and timed the same way.
 
+A fourth subprocess per N decomposes bayes_rglm's step time: it compiles, in one
+process, a replica of the chunk that ``fit_svi`` compiles, the same numpyro step
+with the data as jit arguments and without the NaN guard, and the jax+optax
+step, and times one chunk of each in turn (interleaved rounds, so that load from
+other processes hits all three alike).
+
 Rows per second are steps per second x batch size.  Each (implementation, N)
 pair runs in its own fresh subprocess (persistent compilation cache off);
 peak memory is that process's ``ru_maxrss`` at the end, which includes the
@@ -289,14 +295,13 @@ def worker_numpyro_plate(X, y, args, compiles: _Compiles) -> dict:
             "final_elbo": runs[-1]["final_elbo"]}
 
 
-def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
+def _jax_optax_parts(n: int, y_sd: float, batch: int):
+    """The hand-written mean-field ELBO step: ``init(key) -> carry`` and ``step(carry, X, y) -> (carry, loss)``."""
     import jax
     import jax.numpy as jnp
     import optax
 
-    n = X.shape[0]
-    scale = n / args.batch
-    y_sd = float(np.std(y))
+    scale = n / batch
     shapes = {"w0": (P, H), "b0": (H,), "w1": (H, 1), "b1": (1,), "log_sigma": ()}
     half_log_2pi = 0.5 * np.log(2 * np.pi)
 
@@ -307,8 +312,8 @@ def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
         for name, shape in shapes.items():
             sd = jax.nn.softplus(var[name + "_raw_sd"])
             theta[name] = var[name + "_loc"] + sd * jax.random.normal(eps_keys[name], shape)
-            entropy += jnp.sum(jnp.log(sd))  # + constants
-        idx = jax.random.randint(k_idx, (args.batch,), 0, n)  # O(batch), with replacement
+            entropy += jnp.sum(jnp.log(sd)) + sd.size * (half_log_2pi + 0.5)  # Gaussian entropy
+        idx = jax.random.randint(k_idx, (batch,), 0, n)  # O(batch), with replacement
         sigma = jnp.exp(theta["log_sigma"])
         resid = (y[idx] - _network(theta, X[idx])) / sigma
         loglik = jnp.sum(-0.5 * resid**2 - jnp.log(sigma) - half_log_2pi)
@@ -334,6 +339,14 @@ def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
         updates, opt_state = optimiser.update(grads, opt_state, var)
         return (optax.apply_updates(var, updates), opt_state, key), loss
 
+    return init, step
+
+
+def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    init, step = _jax_optax_parts(X.shape[0], float(np.std(y)), args.batch)
     Xj, yj = jnp.asarray(X), jnp.asarray(y)
     chunk_len = max(1, args.steps // CHUNKS)
     n_chunks = -(-args.steps // chunk_len)
@@ -361,7 +374,89 @@ def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
             "final_elbo": runs[-1]["final_elbo"]}
 
 
-WORKERS = {"bayes_rglm": worker_bayes_rglm, "numpyro_plate": worker_numpyro_plate, "jax_optax": worker_jax_optax}
+def worker_decompose(X, y, args, compiles: _Compiles) -> dict:
+    """Where bayes_rglm's step time goes: three step functions compiled and timed in one process, interleaved.
+
+    * ``library_replica``: the compiled chunk that ``fit_svi`` builds -- ``RGLM.numpyro_model`` with
+      ``randint`` indices substituted into its ``data`` plate, ``AutoNormal(init_scale=0.05)``,
+      ``Trace_ELBO``, Adam, the NaN guard carried through the scan, data closed over (constants);
+    * ``numpyro_args``: the same numpyro step without the NaN guard, data passed as jit arguments;
+    * ``jax_optax``: the hand-written step of the jax+optax row.
+
+    Each is compiled once (``jit(...).lower(...).compile()``), then ``--repeats`` x 2 rounds of one chunk of
+    S/20 steps each are timed in turn.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from numpyro import handlers
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer.autoguide import AutoNormal
+    from numpyro.optim import optax_to_numpyro
+
+    import bayes_rglm as br
+
+    n, batch = X.shape[0], args.batch
+    y_sd = float(np.std(y))
+    model = br.RGLM("gaussian", hidden=(H,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
+    arrays = tuple(jnp.asarray(a) for a in (X, y, np.zeros(n), np.ones(n)))
+    chunk_len = max(1, args.steps // CHUNKS)
+
+    def batched(index, X, y, offset, trials):
+        with handlers.substitute(data={"data": index}):
+            model.numpyro_model(X, y, offset=offset, trials=trials, batch_size=index.shape[0], n_classes=1,
+                                y_scale=y_sd)
+
+    svi = SVI(batched, AutoNormal(batched, init_scale=0.05), optax_to_numpyro(optax.adam(LEARNING_RATE)),
+              Trace_ELBO())
+    state0 = svi.init(jax.random.PRNGKey(0), jnp.arange(batch), *arrays)
+
+    def numpyro_step(carry, key, *data):
+        return svi.update(carry, jax.random.randint(key, (batch,), 0, n), *data)
+
+    def guarded_step(carry, key):  # as in fit_svi: keep the last state whose loss was finite
+        state, last_good, bad = carry
+        new_state, loss = svi.update(state, jax.random.randint(key, (batch,), 0, n), *arrays)
+        finite = jnp.isfinite(loss)
+        last_good = jax.tree_util.tree_map(lambda a, b: jnp.where(finite & ~bad, a, b), new_state, last_good)
+        return (new_state, last_good, bad | ~finite), loss
+
+    jinit, jstep = _jax_optax_parts(n, y_sd, batch)
+    variants = {
+        "library_replica": (jax.jit(lambda c, keys: jax.lax.scan(guarded_step, c, keys)),
+                            (state0, state0, jnp.asarray(False)), ()),
+        "numpyro_args": (jax.jit(lambda c, keys, *d: jax.lax.scan(lambda c, k: numpyro_step(c, k, *d), c, keys)),
+                         state0, arrays),
+        "jax_optax": (jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: jstep(c, X, y), c, keys)),
+                      jinit(jax.random.PRNGKey(0)), arrays[:2]),
+    }
+    compiled, out = {}, {}
+    for name, (fn, carry, data) in variants.items():
+        keys = jax.random.split(jax.random.PRNGKey(1), chunk_len)
+        started = time.perf_counter()
+        exe = fn.lower(carry, keys, *data).compile()
+        compile_s = time.perf_counter() - started
+        carry, losses = exe(carry, keys, *data)
+        jax.block_until_ready(losses)
+        compiled[name] = [exe, carry, data, []]
+        out[name] = {"compile_s": compile_s}
+    for rnd in range(2 * args.repeats):
+        for entry in compiled.values():
+            exe, carry, data, times = entry
+            keys = jax.random.split(jax.random.PRNGKey(100 + rnd), chunk_len)
+            started = time.perf_counter()
+            entry[1], losses = exe(carry, keys, *data)
+            jax.block_until_ready(losses)
+            times.append(time.perf_counter() - started)
+    for name, (_, _, _, times) in compiled.items():
+        out[name]["steps_per_s"] = chunk_len / statistics.median(times)
+        out[name]["chunk_s"] = times
+    return {"variants": out, "chunk_len": chunk_len, "steps_per_s": out["library_replica"]["steps_per_s"],
+            "final_elbo": float("nan")}
+
+
+WORKERS = {"bayes_rglm": worker_bayes_rglm, "numpyro_plate": worker_numpyro_plate, "jax_optax": worker_jax_optax,
+           "decompose": worker_decompose}
 
 
 def worker(impl: str, n: int, args) -> dict:
@@ -395,7 +490,7 @@ def worker(impl: str, n: int, args) -> dict:
 def run_all(args) -> list[dict]:
     results = []
     for n in args.sizes:
-        for impl in IMPLS:
+        for impl in (*IMPLS, "decompose"):
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", impl, str(n), "--steps", str(args.steps),
                    "--repeats", str(args.repeats), "--batch", str(args.batch), "--warmup-steps",
                    str(args.warmup_steps)]
@@ -408,8 +503,12 @@ def run_all(args) -> list[dict]:
                 raise RuntimeError(f"worker {impl} N={n} failed with exit code {proc.returncode}")
             result = json.loads(lines[-1][len(RESULT_PREFIX):])
             result["worker_wall_s"] = time.perf_counter() - started
-            print(f"{result['steps_per_s']:,.0f} steps/s, peak RSS {result['peak_rss_mib']:,.0f} MiB "
-                  f"({result['worker_wall_s']:.0f} s)", flush=True)
+            if impl == "decompose":
+                print(", ".join(f"{k} {v['steps_per_s']:,.0f} steps/s" for k, v in result["variants"].items())
+                      + f" ({result['worker_wall_s']:.0f} s)", flush=True)
+            else:
+                print(f"{result['steps_per_s']:,.0f} steps/s, peak RSS {result['peak_rss_mib']:,.0f} MiB "
+                      f"({result['worker_wall_s']:.0f} s)", flush=True)
             results.append(result)
     return results
 
@@ -487,6 +586,8 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
+        if r["impl"] not in IMPLS:
+            continue
         if r["impl"] == "bayes_rglm":
             info = f"{r['info_steps_per_s']:,.0f}"
             whole = f"{r['wall_s']:.1f}"
@@ -538,7 +639,27 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
                 f"compilation); steady state {r['steps_per_s']:,.0f} steps/s, i.e. "
                 f"{1e3 / r['steps_per_s']:.2f} ms per step."
             )
-    notes = sorted({f"{LABELS[r['impl']]} N={r['n']:,}: {w}" for r in results for w in r["warnings"]})
+    by = {(r["impl"], r["n"]): r for r in results}
+    lines += ["", "**Where bayes_rglm's step time goes** (one more subprocess per N: three compiled chunks of "
+              f"{args.steps // CHUNKS} steps timed in turn, {2 * args.repeats} rounds, medians). *library replica*: "
+              "the chunk `fit_svi` compiles (`RGLM.numpyro_model` with `randint` rows substituted into its "
+              "`data` plate, `AutoNormal`, `Trace_ELBO`, Adam, NaN guard, data closed over as constants); "
+              "*numpyro step, data as arguments*: the same numpyro step without the guard, data passed to `jit`; "
+              "*jax+optax*: the hand-written step.", "",
+              "| N | step | steps/s | ratio jax+optax / step | compile s |",
+              "|---:|---|---:|---:|---:|"]
+    names = {"library_replica": "library replica", "numpyro_args": "numpyro step, data as arguments",
+             "jax_optax": "jax+optax"}
+    for n in args.sizes:
+        d = by.get(("decompose", n))
+        if d is None:
+            continue
+        jx = d["variants"]["jax_optax"]["steps_per_s"]
+        for key, label in names.items():
+            v = d["variants"][key]
+            lines.append(f"| {n:,} | {label} | {v['steps_per_s']:,.0f} | {jx / v['steps_per_s']:.2f} | "
+                         f"{v['compile_s']:.1f} |")
+    notes = sorted({f"{LABELS.get(r['impl'], r['impl'])} N={r['n']:,}: {w}" for r in results for w in r["warnings"]})
     if notes:
         lines += ["", "Warnings raised in the workers:", ""] + [f"- {w}" for w in notes]
     machine = f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {platform.system()}, " \

@@ -58,6 +58,9 @@ def test_svi_minibatch_quick(tmp_path):
         assert rows_per_s == pytest.approx(steps * 1024, rel=0.01, abs=1024)
     assert _number(rows[("20,000", "bayes_rglm")][4]) == pytest.approx(1.0)
 
+    steps = {c[1] for c in _rows(text, 5) if c[0] == "20,000" and "(" not in c[1]}
+    assert steps == {"library replica", "numpyro step, data as arguments", "jax+optax"}  # the decomposition
+
     targets = [c for c in _rows(text, 5) if c[0] == "20,000" and "(" in c[1]]
     assert len(targets) == 1
     assert all(("yes" in cell) or ("no" in cell) for cell in targets[0][1:])
