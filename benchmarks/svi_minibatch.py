@@ -192,6 +192,8 @@ def worker_bayes_rglm(X, y, args, compiles: _Compiles) -> dict:
         def close(self):
             pass
 
+    if not callable(getattr(svi_module, "_progress", None)):  # the hook this worker relies on has moved
+        raise RuntimeError("bayes_rglm.inference.svi._progress not found; update the chunk-timing hook")
     svi_module._progress = lambda progress, total: _TickRecorder()
     model = br.RGLM("gaussian", hidden=(H,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
 
