@@ -58,6 +58,37 @@ class _RGLMEstimator(BaseEstimator):
         self.fit_ = self.model_.fit(X, y, method=self.method, seed=self.random_state or 0, **self._options())
         return self
 
+    # Pickling (joblib, GridSearchCV(n_jobs=...)) goes through the library's own netCDF format, so the
+    # fitted model's functions are rebuilt from its spec rather than pickled.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        fit = state.pop("fit_", None)
+        state.pop("model_", None)
+        if fit is not None:
+            import tempfile
+            from pathlib import Path
+
+            with tempfile.TemporaryDirectory() as folder:
+                path = fit.save(Path(folder) / "fit.nc")
+                state["fit_netcdf_"] = path.read_bytes()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        blob = state.pop("fit_netcdf_", None)
+        self.__dict__.update(state)
+        if blob is not None:
+            import tempfile
+            from pathlib import Path
+
+            from .serialize import load_fit
+
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "fit.nc"
+                path.write_bytes(blob)
+                self.fit_ = load_fit(path)
+            self.model_ = self.fit_.model
+
     def _check_X(self, X):
         check_is_fitted(self, "fit_")
         return validate_data(self, X, reset=False, dtype=np.float64)
@@ -112,7 +143,8 @@ class RGLMRegressor(RegressorMixin, _RGLMEstimator):
 
     def predict(self, X):
         """``E[y | x]`` (the posterior mean of it for Bayesian methods)."""
-        return self.fit_.predict(self._check_X(X))
+        X = self._check_X(X)
+        return self.fit_.predict(X)
 
 
 class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
@@ -154,7 +186,7 @@ class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError(f"y has a single class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
+            raise ValueError(f"y has only one class ({self.classes_[0]!r}); a classifier needs at least 2 classes")
         family = self.family
         if family == "auto":
             family = "bernoulli" if len(self.classes_) == 2 else "categorical"
@@ -164,8 +196,10 @@ class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
 
     def predict_proba(self, X):
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""
-        return self.fit_.predict_proba(self._check_X(X))
+        X = self._check_X(X)
+        return self.fit_.predict_proba(X)
 
     def predict(self, X):
         """The most probable class label."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
