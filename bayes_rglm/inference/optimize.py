@@ -40,31 +40,51 @@ class Solution(NamedTuple):
     converged: jax.Array
 
 
-def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
-    """``H^{-1} g`` with Jacobi scaling; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not positive definite."""
+class Factor(NamedTuple):
+    """A Jacobi-scaled symmetric matrix and its Cholesky factor (NaN where not positive definite)."""
+
+    scaled: jax.Array
+    d: jax.Array
+    chol: jax.Array
+    ok: jax.Array
+
+
+def factor(hessian: jax.Array) -> Factor:
+    """Symmetrise, Jacobi-scale and try a Cholesky factorisation of ``hessian``."""
     h = 0.5 * (hessian + hessian.T)
     d = 1.0 / jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(h)), 1e-300))
     scaled = h * d[:, None] * d[None, :]
-    g = grad * d
     chol = jnp.linalg.cholesky(scaled)
-    chol_ok = jnp.all(jnp.isfinite(chol))
+    return Factor(scaled, d, chol, jnp.all(jnp.isfinite(chol)))
+
+
+def solve(f: Factor, grad: jax.Array) -> jax.Array:
+    """``H^{-1} g`` by the Cholesky factor; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not positive definite."""
+    g = grad * f.d
 
     def by_cholesky(_):
-        return jax.scipy.linalg.cho_solve((chol, True), g)
+        return jax.scipy.linalg.cho_solve((f.chol, True), g)
 
     def by_eigen(_):
         # Not positive definite (a saddle or a non-convex region, e.g. (beta, log sigma) far from the
         # optimum): invert |eigenvalues|, a "saddle-free" Newton step, which stays a descent direction.
-        evals, evecs = jnp.linalg.eigh(scaled)
+        evals, evecs = jnp.linalg.eigh(f.scaled)
         floor = 1e-10 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
         return evecs @ ((evecs.T @ g) / jnp.maximum(jnp.abs(evals), floor))
 
-    step = jax.lax.cond(chol_ok, by_cholesky, by_eigen, None)
-    return step * d
+    return jax.lax.cond(f.ok, by_cholesky, by_eigen, None) * f.d
 
 
-def _line_search(objective, x, value, step, slope, max_halvings=50):
-    """Largest ``t`` in 1, 1/2, 1/4, ... with ``f(x - t p) <= f(x) - 1e-4 t g'p`` and finite."""
+def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
+    """``H^{-1} g`` with Jacobi scaling; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not positive definite."""
+    return solve(factor(hessian), grad)
+
+
+def _line_search(objective, x, value, step, slope, max_halvings=50, first=None):
+    """Largest ``t`` in 1, 1/2, 1/4, ... with ``f(x - t p) <= f(x) - 1e-4 t g'p`` and finite.
+
+    ``first``, when given, is ``f(x - p)`` already computed.
+    """
 
     def accept(t_value):
         t, trial = t_value
@@ -80,13 +100,24 @@ def _line_search(objective, x, value, step, slope, max_halvings=50):
         return t, objective(x - t * step), k + 1
 
     t0 = jnp.asarray(1.0, x.dtype)
-    t, trial, _ = jax.lax.while_loop(cond, body, (t0, objective(x - step), 0))
+    first = objective(x - step) if first is None else first
+    t, trial, _ = jax.lax.while_loop(cond, body, (t0, first, 0))
     return t, trial, accept((t, trial))
 
 
 def newton(objective: Callable, hessian: Callable, x0: jax.Array, tol: float = 1e-10, max_iter: int = 100):
-    """Minimise ``objective`` from ``x0`` by damped Newton with the given Hessian function."""
+    """Minimise ``objective`` from ``x0`` by damped Newton with the given Hessian function.
+
+    Convergence is tested at every new point with the Hessian already factored
+    (the previous iterate's): ``g' H^{-1} g / 2 <= tol * max(1, |f|)``.  Near
+    the optimum that equals the Newton decrement to first order, and it
+    saves the last Hessian evaluation, the dominant cost of an iteration.
+    """
     value_and_grad = jax.value_and_grad(objective)
+
+    def decrement(f, value, grad):
+        slope = jnp.vdot(grad, solve(f, grad))
+        return slope, 0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))
 
     def cond(state):
         x, value, grad, it, done, ok = state
@@ -94,19 +125,26 @@ def newton(objective: Callable, hessian: Callable, x0: jax.Array, tol: float = 1
 
     def body(state):
         x, value, grad, it, _, _ = state
-        step = newton_direction(hessian(x), grad)
+        f = factor(hessian(x))
+        step = solve(f, grad)
         slope = jnp.vdot(grad, step)
         step, slope = jax.lax.cond(
             jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
         )
         small = 0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))
-        t, trial, accepted = _line_search(objective, x, value, step, slope)
+        # The full step is tried with its gradient (accepted in most iterations, so no second pass).
+        full_value, full_grad = value_and_grad(x - step)
+        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
         x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new = value_and_grad(x_new)
-        # Converged: the decrement was already negligible, or no further decrease is representable.
-        done = small | ~accepted
+        value_new, grad_new = jax.lax.cond(
+            accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
+        )
+        slope_new, small_new = decrement(f, value_new, grad_new)
+        small_new = small_new & jnp.isfinite(slope_new) & (slope_new >= 0)
+        # Converged: the decrement was already negligible, or is now, or no further decrease is representable.
+        done = small | small_new | ~accepted
         stalled = ~accepted & (0.5 * slope <= 1e-6 * jnp.maximum(1.0, jnp.abs(value)))
-        return x_new, value_new, grad_new, it + 1, done, small | stalled
+        return x_new, value_new, grad_new, it + 1, done, small | small_new | stalled
 
     value, grad = value_and_grad(x0)
     start = (x0, value, grad, jnp.asarray(0), jnp.asarray(False), jnp.asarray(False))
@@ -167,9 +205,13 @@ def lbfgs(objective: Callable, x0: jax.Array, gtol: float = 1e-6, max_iter: int 
         step, slope = jax.lax.cond(
             jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
         )
-        t, trial, accepted = _line_search(objective, x, value, step, slope)
+        # The full step is tried with its gradient (accepted in most iterations, so no second pass).
+        full_value, full_grad = value_and_grad(x - step)
+        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
         x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new = value_and_grad(x_new)
+        value_new, grad_new = jax.lax.cond(
+            accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
+        )
         s_new, y_new = x_new - x, grad_new - grad
         curvature = jnp.vdot(s_new, y_new)
         keep = accepted & (curvature > 1e-12 * jnp.vdot(y_new, y_new))

@@ -56,10 +56,14 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
         _, unravel = obj.flat_layout(model, problem.X.shape[1], n_classes)
         standardised = obj.constrain(model, unravel(solution.x))
         theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
+        # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
+        pointwise = problem.weights * model.log_likelihood(
+            standardised, problem.X, problem.y, problem.offset, problem.trials
+        )
         if n_params > MAX_COVARIANCE:
-            return solution, theta_c, None, None
+            return solution, pointwise, None, None
         to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
-        return solution, theta_c, information(theta_c, problem), to_original
+        return solution, pointwise, information(theta_c, problem), to_original
 
     return jax.jit(run)
 
@@ -109,6 +113,7 @@ class Optimum(NamedTuple):
     restart_objectives: np.ndarray
     seconds: float
     n_params: int
+    pointwise: np.ndarray  # log p(y_i | theta_hat) for the n data rows
 
     def params(self, model: RGLM, theta: jax.Array | None = None) -> dict:
         """Parameters on the original coordinates from a flat unconstrained standardised vector."""
@@ -135,8 +140,8 @@ def optimise(
             "goes to 0); use method='svi' or 'nuts', or a fixed GaussianPrior for MAP and Laplace"
         )
     n_classes = data.summary.n_classes
-    shift, scale = obj.standardisation(model, data.X)
-    problem = obj.make_problem(data.X, data.y, data.offset, data.trials, data.summary.y_scale, shift, scale)
+    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
+    shift, scale = np.asarray(problem.shift), np.asarray(problem.scale)
     _, unravel = obj.flat_layout(model, data.X.shape[1], n_classes)
     n_params = int(sum(np.prod(v) for v in model.parameter_shapes(data.X.shape[1], n_classes).values()))
     run = _compiled_fit(model, n_classes, use_prior, int(max_iter), float(tol), n_params)
@@ -149,8 +154,10 @@ def optimise(
         theta0 = jnp.concatenate([jnp.ravel(jnp.asarray(start[k], jnp.float64)) for k in sorted(start)])
         results.append(run(theta0, problem))
     values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
-    best, _, information, jacobian = results[int(np.argmin(values))]
-    return Optimum(best, problem, unravel, information, jacobian, values, time.perf_counter() - started, n_params)
+    best, pointwise, information, jacobian = results[int(np.argmin(values))]
+    pointwise = np.asarray(pointwise)[: data.X.shape[0]]
+    seconds = time.perf_counter() - started
+    return Optimum(best, problem, unravel, information, jacobian, values, seconds, n_params, pointwise)
 
 
 def fit_point(
@@ -182,7 +189,7 @@ def fit_point(
         data.summary,
         data,
     )
-    check_result(fit, data, method)
+    check_result(fit, data, method, opt.pointwise)
     return fit
 
 
@@ -219,7 +226,11 @@ def _flat_original(params, shift, scale):
     return jnp.concatenate([jnp.ravel(original[k]) for k in sorted(original)])
 
 
-def check_result(fit, data: Dataset, method: str):
+def check_result(fit, data: Dataset, method: str, pointwise: np.ndarray):
+    """Raise on a non-finite optimum; warn on separation (MLE) or non-convergence.
+
+    ``pointwise`` is the log-likelihood of each data row at the optimum.
+    """
     info = fit.info
     if not np.isfinite(info["objective"]):
         raise FloatingPointError(
@@ -230,7 +241,6 @@ def check_result(fit, data: Dataset, method: str):
     discrete = fit.model.family.name in ("bernoulli", "binomial", "categorical", "ordinal", "poisson")
     info["mle_exists"] = True
     if method == "mle" and discrete:
-        pointwise = np.asarray(fit.log_likelihood(data.X, data.y, offset=data.offset, trials=data.trials))
         perfect = np.flatnonzero(pointwise > _PERFECT)
         if perfect.size:
             info["mle_exists"] = False
