@@ -193,11 +193,19 @@ class RGLM:
         return self.family.log_likelihood(eta, y, self.link, self.nuisance(params), trials)
 
     def log_prior(self, params: dict, summary: DataSummary, n_features: int) -> jax.Array:
-        """``log p(params)``: Gaussian weights and biases plus the nuisance priors (constrained scale)."""
+        """``log p(params)``: Gaussian weights and biases plus the nuisance priors (constrained scale).
+
+        With ``GaussianPrior(hierarchical=True)`` ``params`` also holds the
+        per-layer weight scales ``prior_scale{l} ~ HalfNormal(scale_l)``.
+        """
         weight_scales, bias_scales = self.prior_scales(n_features, summary.y_scale)
         total = 0.0
         for layer in range(self.depth + 1):
-            total += _normal_log_density(params[f"w{layer}"], weight_scales[layer])
+            scale = weight_scales[layer]
+            if self.prior.hierarchical:
+                total += jnp.sum(dist.HalfNormal(scale).log_prob(params[f"prior_scale{layer}"]))
+                scale = params[f"prior_scale{layer}"]
+            total += _normal_log_density(params[f"w{layer}"], scale)
             if f"b{layer}" in params:
                 total += _normal_log_density(params[f"b{layer}"], bias_scales[layer])
         for nuisance in self.family.nuisance:

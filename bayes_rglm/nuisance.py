@@ -71,7 +71,7 @@ def inverse_cdf(link: Link, p: np.ndarray) -> np.ndarray:
     return np.asarray(_bisection(link)(jnp.asarray(p)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _bisection(link: Link):
     def run(p):
         def body(_, bounds):

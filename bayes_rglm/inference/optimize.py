@@ -59,7 +59,7 @@ def factor(hessian: jax.Array) -> Factor:
 
 
 def solve(f: Factor, grad: jax.Array) -> jax.Array:
-    """``H^{-1} g`` by the Cholesky factor; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not positive definite."""
+    """``H^{-1} g`` by the Cholesky factor; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not pos. definite."""
     g = grad * f.d
 
     def by_cholesky(_):

@@ -1,19 +1,41 @@
 """Stochastic variational inference (``method="svi"``) on minibatches.
 
-numpyro's ``SVI`` with an autoguide: ``guide="normal"`` (mean-field,
-default), ``"lowrank"`` or ``"mvn"`` (full covariance, small models).  With
-``batch_size=B`` each step sees ``B`` rows drawn uniformly with replacement
-by ``jax.random.randint`` (O(B), not the O(N) permutation of numpyro's
-subsampling plate); the indices are handed to the model's ``data`` plate, so
-the log-likelihood is scaled by ``N / B`` exactly as numpyro's plate does.
-The data stay on the device and the steps run inside a jitted
-``lax.scan`` in chunks (one compiled call per chunk, a progress-bar tick
-between chunks).  If the ELBO becomes NaN the run stops with a warning and
-keeps the last parameters whose loss was finite.
+The evidence lower bound of the RGLM's posterior,
+
+    ELBO(q) = E_q[ (N / B) sum_{i in batch} log p(y_i | x_i, theta) + log p(theta) + log|J(theta)| ] + H[q],
+
+is maximised by Adam over the parameters of a Gaussian ``q`` on the
+unconstrained parameters (``log sigma``, the ordered transform of the
+cutpoints, ``log prior_scale``), with one reparameterised draw per step
+(``num_particles`` to average more) and the entropy ``H[q]`` in closed form:
+
+- ``guide="normal"`` (default): mean-field, one location and scale per
+  scalar parameter, kept per parameter array (``w0``, ``b0``, ...);
+- ``guide="lowrank"``: ``Sigma = D^2 + W W'`` with ``W`` of rank ``rank``
+  (default ``round(sqrt(d))``), on the flat parameter vector;
+- ``guide="mvn"``: a full Cholesky factor (small models).
+
+These are the variational families of numpyro's ``AutoNormal``,
+``AutoLowRankMultivariateNormal`` and ``AutoMultivariateNormal``, and the
+objective is numpyro's ``Trace_ELBO`` with the entropy computed exactly; the
+log density is the same as :meth:`RGLM.numpyro_model`'s (``log_likelihood``
+and ``log_prior``).  Writing the step directly, rather than through
+numpyro's ``SVI``, keeps it to the arithmetic of the network (about twice as
+many steps per second; see BENCHMARKS.md).
+
+With ``batch_size=B`` each step sees ``B`` rows drawn uniformly with
+replacement by ``jax.random.randint`` (O(B), not the O(N) permutation of
+numpyro's subsampling plate).  The data stay on the device and the steps run
+inside a jitted ``lax.scan`` in 20 chunks (a progress-bar tick between
+chunks).  The compiled chunk is cached per (model, guide, shapes, schedule),
+with the data as arguments, so a second fit of the same shapes compiles
+nothing.  If the ELBO becomes NaN the run stops with a warning and keeps the
+last parameters whose loss was finite.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -22,18 +44,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from numpyro import handlers
-from numpyro.infer import SVI, Trace_ELBO
-from numpyro.infer.autoguide import AutoLowRankMultivariateNormal, AutoMultivariateNormal, AutoNormal
-from numpyro.infer.initialization import init_to_value
-from numpyro.optim import optax_to_numpyro
+from numpyro.distributions import biject_to, constraints
 
 from ..exceptions import ConvergenceWarning
+from ..families import DataSummary
 from ..model import RGLM, Dataset
+from .objective import padded_rows, padded_size
 from .point import _initial_params
 
-GUIDES = {"normal": AutoNormal, "lowrank": AutoLowRankMultivariateNormal, "mvn": AutoMultivariateNormal}
+GUIDES = ("normal", "lowrank", "mvn")
 _CHUNKS = 20  # compiled calls per run (progress-bar ticks)
+_INIT_SCALE = 0.05  # initial sd of every coordinate of q
+_HALF_LOG_2PI_E = 0.5 * (1.0 + np.log(2.0 * np.pi))  # entropy of N(0, 1)
 
 
 def _learning_rate(learning_rate, num_steps: int):
@@ -43,6 +65,187 @@ def _learning_rate(learning_rate, num_steps: int):
         raise ValueError(f"learning_rate must be a positive number or an optax schedule, got {learning_rate!r}")
     # Cosine decay to 10% of the starting rate: large steps early, small ones to settle the ELBO.
     return optax.cosine_decay_schedule(float(learning_rate), num_steps, alpha=0.1)
+
+
+def _sites(model: RGLM, n_features: int, n_classes: int) -> tuple[dict, dict]:
+    """Shapes and support constraints of every latent site (weights, biases, nuisance, hierarchical scales)."""
+    shapes = dict(model.parameter_shapes(n_features, n_classes))
+    support = {name: constraints.real for name in shapes}
+    for nuisance in model.family.nuisance:
+        support[nuisance.name] = nuisance.constraint
+    if model.prior.hierarchical:
+        for layer in range(model.depth + 1):
+            shapes[f"prior_scale{layer}"] = ()
+            support[f"prior_scale{layer}"] = constraints.positive
+    return shapes, support
+
+
+def _constrain(unconstrained: dict, support: dict) -> tuple[dict, jax.Array]:
+    """Map each site to its support; also ``log |det J|`` of the maps (the change of variables)."""
+    params, log_jacobian = {}, 0.0
+    for name, value in unconstrained.items():
+        if support[name] is constraints.real:
+            params[name] = value
+            continue
+        transform = biject_to(support[name])
+        params[name] = transform(value)
+        log_jacobian = log_jacobian + jnp.sum(transform.log_abs_det_jacobian(value, params[name]))
+    return params, log_jacobian
+
+
+# --- variational families ---------------------------------------------------------------------------
+
+
+def _softplus_inverse(x):
+    return np.log(np.expm1(x))
+
+
+class _MeanField:
+    """``q = prod_j N(loc_j, softplus(raw_j)^2)``, one (loc, raw) pair per parameter array."""
+
+    def __init__(self, shapes: dict, rank):
+        self.shapes = shapes
+
+    def init(self, start: dict) -> dict:
+        raw = _softplus_inverse(_INIT_SCALE)
+        return {name: (jnp.asarray(start[name]), jnp.full(shape, raw)) for name, shape in self.shapes.items()}
+
+    def sample(self, var: dict, key) -> tuple[dict, jax.Array]:
+        keys = jax.random.split(key, len(self.shapes))
+        theta, entropy = {}, 0.0
+        for k, (name, shape) in zip(keys, self.shapes.items(), strict=True):
+            loc, raw = var[name]
+            sd = jax.nn.softplus(raw)
+            theta[name] = loc + sd * jax.random.normal(k, shape)
+            entropy = entropy + jnp.sum(jnp.log(sd)) + sd.size * _HALF_LOG_2PI_E
+        return theta, entropy
+
+
+class _Flat:
+    """Gaussians over the flat vector of all parameters (sites in sorted order)."""
+
+    def __init__(self, shapes: dict, rank):
+        self.shapes = shapes
+        self.names = sorted(shapes)
+        self.sizes = [int(np.prod(shapes[k])) for k in self.names]
+        self.d = int(sum(self.sizes))
+        self.rank = rank
+
+    def flat(self, start: dict) -> np.ndarray:
+        return np.concatenate([np.ravel(np.asarray(start[k], dtype=np.float64)) for k in self.names])
+
+    def unflatten(self, theta) -> dict:
+        out, offset = {}, 0
+        for name, size in zip(self.names, self.sizes, strict=True):
+            out[name] = theta[offset : offset + size].reshape(self.shapes[name])
+            offset += size
+        return out
+
+
+class _FullRank(_Flat):
+    """``q = N(loc, L L')`` with ``L`` lower triangular, positive diagonal through softplus."""
+
+    def init(self, start: dict) -> dict:
+        return {
+            "loc": jnp.asarray(self.flat(start)),
+            "tril": jnp.zeros((self.d, self.d)),
+            "raw_diag": jnp.full(self.d, _softplus_inverse(_INIT_SCALE)),
+        }
+
+    def sample(self, var: dict, key):
+        diag = jax.nn.softplus(var["raw_diag"])
+        L = jnp.tril(var["tril"], -1) + jnp.diag(diag)
+        theta = var["loc"] + L @ jax.random.normal(key, (self.d,))
+        return self.unflatten(theta), jnp.sum(jnp.log(diag)) + self.d * _HALF_LOG_2PI_E
+
+
+class _LowRank(_Flat):
+    """``q = N(loc, D^2 + W W')`` with ``D`` diagonal (softplus) and ``W`` of shape ``(d, rank)``."""
+
+    def init(self, start: dict) -> dict:
+        return {
+            "loc": jnp.asarray(self.flat(start)),
+            "raw_sd": jnp.full(self.d, _softplus_inverse(_INIT_SCALE)),
+            "factor": jnp.zeros((self.d, self.rank)),
+        }
+
+    def sample(self, var: dict, key):
+        k1, k2 = jax.random.split(key)
+        sd, W = jax.nn.softplus(var["raw_sd"]), var["factor"]
+        theta = var["loc"] + sd * jax.random.normal(k1, (self.d,)) + W @ jax.random.normal(k2, (self.rank,))
+        # log det(D^2 + W W') = 2 sum log d + log det(I + W' D^-2 W)  (matrix determinant lemma)
+        scaled = W / sd[:, None]
+        _, inner = jnp.linalg.slogdet(jnp.eye(self.rank) + scaled.T @ scaled)
+        return self.unflatten(theta), jnp.sum(jnp.log(sd)) + 0.5 * inner + self.d * _HALF_LOG_2PI_E
+
+
+_FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
+
+
+# --- the compiled step loop ---------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def _compiled_chunk(
+    model: RGLM,
+    guide: str,
+    rank,
+    n_features: int,
+    n_classes: int,
+    n_rows: int,
+    batch,
+    chunk: int,
+    num_particles: int,
+    schedule,
+):
+    """``(carry, keys, data) -> (carry, losses)``: ``chunk`` Adam steps on the negative ELBO in one ``lax.scan``."""
+    shapes, support = _sites(model, n_features, n_classes)
+    family = _FAMILIES[guide](shapes, rank)
+    optimizer = optax.adam(schedule)
+
+    def neg_elbo_one(var, key, data):
+        X, y, offset, trials, weights, n, y_scale = data
+        k_theta, k_rows = jax.random.split(key)
+        theta, entropy = family.sample(var, k_theta)
+        params, log_jacobian = _constrain(theta, support)
+        if batch is None:  # every row once; padding rows carry weight 0
+            pointwise = model.log_likelihood(params, X, y, offset, trials)
+            log_lik = jnp.sum(weights * pointwise)
+        else:
+            rows = jax.random.randint(k_rows, (batch,), 0, n)
+            pointwise = model.log_likelihood(params, X[rows], y[rows], offset[rows], trials[rows])
+            log_lik = (n / batch) * jnp.sum(pointwise)
+        log_prior = model.log_prior(params, DataSummary(n_classes, 0.0, y_scale), n_features)
+        return -(log_lik + log_prior + log_jacobian + entropy)
+
+    def neg_elbo(var, key, data):
+        if num_particles == 1:
+            return neg_elbo_one(var, key, data)
+        keys = jax.random.split(key, num_particles)
+        return jnp.mean(jax.vmap(lambda k: neg_elbo_one(var, k, data))(keys))
+
+    def step(carry, key, data):
+        var, opt_state, last_good, bad = carry
+        loss, grads = jax.value_and_grad(neg_elbo)(var, key, data)
+        updates, opt_state = optimizer.update(grads, opt_state, var)
+        new_var = optax.apply_updates(var, updates)
+        finite = jnp.isfinite(loss) & ~bad
+        last_good = jax.tree_util.tree_map(lambda a, b: jnp.where(finite, a, b), var, last_good)
+        return (new_var, opt_state, last_good, bad | ~jnp.isfinite(loss)), loss
+
+    def run(carry, keys, data):
+        return jax.lax.scan(lambda c, k: step(c, k, data), carry, keys)
+
+    def start(var):
+        return (var, optimizer.init(var), var, jnp.asarray(False))
+
+    def draw(var, key, num_samples):
+        def one(k):
+            return _constrain(family.sample(var, k)[0], support)[0]
+
+        return jax.vmap(one)(jax.random.split(key, num_samples))
+
+    return family, start, jax.jit(run), jax.jit(draw, static_argnums=2)
 
 
 def fit_svi(
@@ -64,7 +267,8 @@ def fit_svi(
     """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it."""
     from ..results import Fit
 
-    n = data.X.shape[0]
+    n, n_features = data.X.shape
+    n_classes = data.summary.n_classes
     if guide not in GUIDES:
         raise ValueError(f"guide={guide!r} is not known; valid: {', '.join(GUIDES)}")
     if batch_size is not None and batch_size > n:
@@ -73,64 +277,68 @@ def fit_svi(
         raise ValueError("give num_steps or num_epochs, not both")
     per_epoch = math.ceil(n / batch_size) if batch_size else 1
     num_steps = num_steps or (num_epochs * per_epoch if num_epochs else 5000)
+    shapes, support = _sites(model, n_features, n_classes)
+    d = int(sum(np.prod(s) for s in shapes.values()))
+    if guide == "lowrank":
+        rank = int(rank) if rank is not None else max(1, int(round(math.sqrt(d))))
+    else:
+        rank = None
+    _learning_rate(learning_rate, num_steps)  # checks the value
+    schedule_key = learning_rate if callable(learning_rate) else float(learning_rate)
+    chunk = max(1, math.ceil(num_steps / _CHUNKS))
+    n_pad = padded_size(n)
+    family, start_carry, run_chunk, draw = _compiled_chunk(
+        model,
+        guide,
+        rank,
+        n_features,
+        n_classes,
+        n_pad,
+        batch_size,
+        chunk,
+        int(num_particles),
+        _cached_schedule(schedule_key, num_steps),
+    )
 
     rng = np.random.default_rng(seed)
-    start = {k: jnp.asarray(v) for k, v in _initial_params(model, data, rng, jitter=True).items()}
-    guide_kwargs = {"init_loc_fn": init_to_value(values=start)}
-    if guide == "lowrank" and rank is not None:
-        guide_kwargs["rank"] = rank
-    if guide in ("normal", "lowrank", "mvn"):
-        guide_kwargs["init_scale"] = 0.05
-    kwargs = dict(n_classes=data.summary.n_classes, y_scale=data.summary.y_scale)
-
-    def batched(index, X, y, offset, trials):
-        # Hand the drawn row indices to the model's subsampling plate.
-        with handlers.substitute(data={"data": index}):
-            model.numpyro_model(X, y, offset=offset, trials=trials, batch_size=index.shape[0], **kwargs)
-
-    guide_fn = GUIDES[guide](batched, **guide_kwargs)
-    optimizer = optax_to_numpyro(optax.adam(_learning_rate(learning_rate, num_steps)))
-    svi = SVI(batched, guide_fn, optimizer, Trace_ELBO(num_particles=num_particles))
-    arrays = tuple(jnp.asarray(a) for a in (data.X, data.y, data.offset, data.trials))
-    batch = batch_size or n
-    full_index = jnp.arange(n)
-
-    def draw_index(key):
-        return jax.random.randint(key, (batch,), 0, n) if batch_size else full_index
+    start = _initial_params(model, data, rng, jitter=True)
+    start = _unconstrain_start(start, support)
+    if model.prior.hierarchical:
+        weight_scales, _ = model.prior_scales(n_features, data.summary.y_scale)
+        for layer in range(model.depth + 1):
+            start[f"prior_scale{layer}"] = np.log(np.asarray(weight_scales[layer], dtype=np.float64))
+    carry = start_carry(family.init({k: jnp.asarray(v, jnp.float64) for k, v in start.items()}))
+    weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
+    arrays = (
+        padded_rows(data.X, n_pad),
+        padded_rows(data.y, n_pad),
+        padded_rows(data.offset, n_pad),
+        padded_rows(data.trials, n_pad),
+        jnp.asarray(weights),
+        jnp.asarray(n),
+        jnp.asarray(float(data.summary.y_scale)),
+    )
 
     key = jax.random.PRNGKey(seed)
-    key, init_key, index_key = jax.random.split(key, 3)
-    state = svi.init(init_key, draw_index(index_key), *arrays)
-
-    def step(carry, step_key):
-        state, last_good, bad = carry
-        new_state, loss = svi.update(state, draw_index(step_key), *arrays)
-        finite = jnp.isfinite(loss)
-        last_good = jax.tree_util.tree_map(lambda a, b: jnp.where(finite & ~bad, a, b), new_state, last_good)
-        return (new_state, last_good, bad | ~finite), loss
-
-    chunk = max(1, math.ceil(num_steps / _CHUNKS))
-    run_chunk = jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
-    carry = (state, state, jnp.asarray(False))
     losses, done, started = [], 0, time.perf_counter()
     bar = _progress(progress, num_steps)
     while done < num_steps:
         key, sub = jax.random.split(key)
-        carry, chunk_losses = run_chunk(carry, jax.random.split(sub, chunk))
+        carry, chunk_losses = run_chunk(carry, jax.random.split(sub, chunk), arrays)
         take = min(chunk, num_steps - done)
         losses.append(np.asarray(chunk_losses)[:take])
         done += take
         if bar is not None:
             bar.update(take)
             bar.set_postfix(elbo=f"{-float(np.nanmean(losses[-1])):.4g}")
-        if bool(carry[2]):
+        if bool(carry[3]):
             break
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - started
     loss_trace = np.concatenate(losses)
-    stopped = bool(carry[2])
-    final_state = carry[1] if stopped else carry[0]
+    stopped = bool(carry[3])
+    final_var = carry[2] if stopped else carry[0]
     if stopped:
         first_nan = int(np.flatnonzero(~np.isfinite(loss_trace))[0])
         warnings.warn(
@@ -139,28 +347,41 @@ def fit_svi(
             ConvergenceWarning,
             stacklevel=3,
         )
-    guide_params = svi.get_params(final_state)
-    sample_key = jax.random.fold_in(key, 1)
-    draws = guide_fn.sample_posterior(sample_key, guide_params, sample_shape=(num_samples,))
-    names = set(model.parameter_shapes(data.X.shape[1], data.summary.n_classes))
-    names |= {f"prior_scale{layer}" for layer in range(model.depth + 1)} if model.prior.hierarchical else set()
-    samples = {k: np.asarray(v)[None] for k, v in draws.items() if k in names}
+    draws = draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
+    samples = {k: np.asarray(v)[None] for k, v in draws.items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     window = max(1, len(loss_trace) // 10)
+    tail = loss_trace[-window:]
     info = {
         "guide": guide,
         "num_steps": int(len(loss_trace)),
         "batch_size": batch_size,
         "elbo": (-loss_trace).tolist(),
-        "final_elbo": float(-np.mean(loss_trace[-window:][np.isfinite(loss_trace[-window:])]))
-        if np.isfinite(loss_trace[-window:]).any()
-        else float("nan"),
+        "final_elbo": float(-np.mean(tail[np.isfinite(tail)])) if np.isfinite(tail).any() else float("nan"),
         "stopped_on_nan": stopped,
         "time": elapsed,
         "steps_per_second": len(loss_trace) / elapsed if elapsed > 0 else float("nan"),
         "converged": not stopped,
     }
+    if rank is not None:
+        info["rank"] = rank
     return Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_schedule(learning_rate, num_steps: int):
+    """One schedule object per (rate, steps), so the compiled step loop's cache key is stable."""
+    return _learning_rate(learning_rate, num_steps)
+
+
+def _unconstrain_start(start: dict, support: dict) -> dict:
+    out = {}
+    for name, value in start.items():
+        value = np.asarray(value, dtype=np.float64)
+        if support[name] is not constraints.real:
+            value = np.asarray(biject_to(support[name]).inv(jnp.asarray(value)))
+        out[name] = value
+    return out
 
 
 def _progress(progress, total):
