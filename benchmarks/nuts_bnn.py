@@ -65,18 +65,16 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import Compiles, fmt_load, footer, load_average, versions, write_section, yes
 
 SETTINGS = ("bnn", "sin")
 IMPLS = ("bayes_rglm", "numpyro")
@@ -128,34 +126,6 @@ def network_mean(samples: dict, X: np.ndarray, depth: int) -> np.ndarray:
             h = np.tanh(h)
     return h[..., 0]
 
-
-def _load() -> list[float] | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-
-
-class _Compiles:
-    """Counts XLA backend compilations and sums trace + lower + compile seconds (``jax.monitoring``)."""
-
-    EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-              "/jax/core/compile/backend_compile_duration")
-
-    def __init__(self):
-        from jax import monitoring
-
-        self.count, self.seconds = 0, 0.0
-        monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event, duration, **kwargs):
-        if event in self.EVENTS:
-            self.seconds += duration
-            self.count += event == self.EVENTS[2]
-
-    def reset(self):
-        self.count, self.seconds = 0, 0.0
-
-
-# --------------------------------------------------------------------------------------------------
-# One fit per implementation: returns (samples, stats)
 
 
 def _setup(impl: str, setting: str, X, y, args):
@@ -229,12 +199,12 @@ def _ess_rhat(mu: np.ndarray) -> tuple[list[float], list[float]]:
 
 def worker(setting: str, impl: str, args) -> dict:
     """Fit ``setting`` with ``impl`` once per seed in ``args.seeds``, in this (fresh) process."""
-    load = _load()
+    load = load_average()
     import jax
 
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_enable_compilation_cache", False)  # no persistent cache: nothing reused across runs
-    compiles = _Compiles()
+    compiles = Compiles()
     X, y, X_probe = make_data(setting)
     fit = _setup(impl, setting, X, y, args)
     depth = len(HIDDEN[setting])
@@ -248,7 +218,7 @@ def worker(setting: str, impl: str, args) -> dict:
         record.clear()  # the tiny start-up fit's diagnostics warnings are not of interest
         runs = []
         for seed in args.seeds:
-            load_now = _load()
+            load_now = load_average()
             compiles.reset()
             started = time.perf_counter()
             samples, stats = fit(args.warmup, args.samples, seed)
@@ -362,24 +332,6 @@ def analyse(results: list[dict], settings) -> dict:
     return checks
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "**no**"
-
-
-def _versions() -> dict:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("jax", "jaxlib", "numpyro", "arviz", "bayes_rglm"):
-        try:
-            out[name] = __import__(name).__version__
-        except Exception:  # pragma: no cover - reporting only
-            out[name] = "n/a"
-    return out
-
-
-def _fmt_load(load) -> str:
-    return "n/a" if not load else f"{load[0]:.1f}"
-
-
 def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str:
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
@@ -421,7 +373,7 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
             f"{r['ess_median']:.0f} | {r['ess_min']:.0f} | {r['rhat_max']:.3f} | {r['wall_s']:.1f} | "
             f"{r['compile_s']:.1f} | {map_init} | {r['mean_leapfrog']:.0f} | {r['max_depth_frac']:.0%} | "
             f"{r['ess_per_1k_leapfrog']:.2f} | {r['step_size']:.3g} | {', '.join(str(d) for d in r['divergences'])} "
-            f"| {r['sigma_mean']:.3f} | {', '.join(_fmt_load(run['load_at_start']) for run in r['runs'])} |"
+            f"| {r['sigma_mean']:.3f} | {', '.join(fmt_load(run['load_at_start']) for run in r['runs'])} |"
         )
     lines += ["", f"**Target** (bayes_rglm ESS/s of E[y|x] at least {TARGET_RATIO:g}x the hand-written model's, "
               "same run). The verdict uses the median over seeds of the per-seed ratios (runs back to back); the "
@@ -433,9 +385,9 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
               "|---|---:|---|---:|---:|---:|---:|"]
     for setting, c in checks.items():
         lines.append(
-            f"| {setting} | {c['ratio']:.2f} ({_yes(c['meets'])}) | "
+            f"| {setting} | {c['ratio']:.2f} ({yes(c['meets'])}) | "
             f"{', '.join(f'{v:.2f}' for v in c['ratio_per_seed'])} | {c['ratio_of_medians']:.2f} "
-            f"({_yes(c['meets_ratio_of_medians'])}) | {c['ratio_incl_compile']:.2f} | {c['ratio_per_leapfrog']:.2f} | "
+            f"({yes(c['meets_ratio_of_medians'])}) | {c['ratio_incl_compile']:.2f} | {c['ratio_per_leapfrog']:.2f} | "
             f"{c['mean_diff_sd']:.2f} |"
         )
     lines += ["", "Per seed:", ""]
@@ -451,41 +403,8 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
     notes = sorted({f"{r['setting']}, {LABELS[r['impl']]}: {w}" for r in results for w in r["warnings"]})
     if notes:
         lines += ["", "Warnings raised in the workers:", ""] + [f"- {w}" for w in notes]
-    machine = f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {platform.system()}, " \
-              f"JAX backend {results[0]['backend']}"
-    if load is not None:
-        machine += f", load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min)"
-    lines += [
-        "",
-        f"Machine: {machine}. Versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()) + ". "
-        "Thread settings left at the libraries' defaults. Other processes may have been running; compare "
-        "ratios within one run rather than absolute rates across runs.",
-        END,
-    ]
+    lines += footer(load, results[0]["backend"], versions(("jax", "jaxlib", "numpyro", "arviz", "bayes_rglm")), END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the marked section of ``path`` atomically; a new file gets mode 644."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in old and END in old and old.index(START) < old.index(END):
-        head, rest = old.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + section + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new)
-        os.chmod(tmp, mode)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:
@@ -516,12 +435,12 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.settings) - set(SETTINGS))
     if unknown:
         parser.error(f"unknown setting(s) {', '.join(unknown)}; valid: {', '.join(SETTINGS)}")
-    load = _load()
+    load = load_average()
     started = time.perf_counter()
     results = run_all(args)
     checks = analyse(results, args.settings)
     section = render(results, checks, args, time.perf_counter() - started, load)
-    write_section(args.out, section)
+    write_section(args.out, section, START, END)
     print(section)
     print(f"[nuts_bnn] wrote {args.out}")
     missed = [s for s, c in checks.items() if not c["meets"]]

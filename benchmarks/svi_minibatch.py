@@ -44,11 +44,12 @@ Adam, batches of ``--batch`` (1024) rows.
   ELBO with ``jax.random.randint`` batches, ``optax.adam(0.01)``, steps in a
   jitted ``lax.scan``, chunked and timed the same way.
 
-A fourth subprocess per N decomposes bayes_rglm's step time: it compiles, in one
-process, a replica of the chunk that ``fit_svi`` compiles, the same numpyro step
-with the data as jit arguments and without the NaN guard, and the jax+optax
-step, and times one chunk of each in turn (interleaved rounds, so that load from
-other processes hits all three alike).
+A fourth subprocess per N decomposes bayes_rglm's step time: it takes, in one
+process, the compiled chunk that ``fit_svi`` runs (from the library), numpyro's
+``SVI.update`` of ``RGLM.numpyro_model`` with ``AutoNormal`` (the library's
+implementation before it wrote its ELBO step directly), the jax+optax step and
+the numpyro plate step, and times one chunk of each in turn (interleaved rounds,
+so that load from other processes hits all four alike).
 
 Rows per second are steps per second x batch size.  Each (implementation, N)
 pair runs in its own fresh subprocess (persistent compilation cache off);
@@ -71,18 +72,16 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import Compiles, fmt_load, footer, load_average, versions, write_section, yes
 
 IMPLS = ("bayes_rglm", "numpyro_plate", "jax_optax")
 LABELS = {"bayes_rglm": "bayes_rglm", "numpyro_plate": "numpyro plate(subsample_size)", "jax_optax": "jax+optax"}
@@ -120,36 +119,6 @@ def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
-def _load() -> list[float] | None:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-
-
-class _Compiles:
-    """Counts XLA backend compilations and sums trace + lower + compile seconds (``jax.monitoring``)."""
-
-    EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
-              "/jax/core/compile/backend_compile_duration")
-
-    def __init__(self):
-        from jax import monitoring
-
-        self.count, self.seconds, self.largest = 0, 0.0, []
-        monitoring.register_event_duration_secs_listener(self._listen)
-
-    def _listen(self, event, duration, **kwargs):
-        if event in self.EVENTS:
-            self.seconds += duration
-            if event == self.EVENTS[2]:
-                self.count += 1
-                self.largest.append((str(kwargs.get("fun_name", "?")), float(duration)))
-
-    def reset(self):
-        self.count, self.seconds, self.largest = 0, 0.0, []
-
-    def snapshot(self) -> dict:
-        top = sorted(self.largest, key=lambda c: -c[1])[:2]
-        return {"compiles": self.count, "compile_s": self.seconds, "compile_top": top}
-
 
 def _jax_setup():
     import jax
@@ -176,7 +145,7 @@ def _time_chunks(run_chunk, carry, n_chunks: int):
 # Workers (one implementation, one N, in a fresh process)
 
 
-def worker_bayes_rglm(X, y, args, compiles: _Compiles) -> dict:
+def worker_bayes_rglm(X, y, args, compiles: Compiles) -> dict:
     import bayes_rglm as br
     import bayes_rglm.inference.svi as svi_module
 
@@ -259,7 +228,7 @@ def _numpyro_plate_svi(n: int, y_sd: float, batch: int):
     return SVI(model, AutoNormal(model), numpyro.optim.Adam(LEARNING_RATE), Trace_ELBO())
 
 
-def worker_numpyro_plate(X, y, args, compiles: _Compiles) -> dict:
+def worker_numpyro_plate(X, y, args, compiles: Compiles) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -346,7 +315,7 @@ def _jax_optax_parts(n: int, y_sd: float, batch: int):
     return init, step
 
 
-def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
+def worker_jax_optax(X, y, args, compiles: Compiles) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -378,13 +347,14 @@ def worker_jax_optax(X, y, args, compiles: _Compiles) -> dict:
             "final_elbo": runs[-1]["final_elbo"]}
 
 
-def worker_decompose(X, y, args, compiles: _Compiles) -> dict:
-    """Where bayes_rglm's step time goes: three step functions compiled and timed in one process, interleaved.
+def worker_decompose(X, y, args, compiles: Compiles) -> dict:
+    """Where bayes_rglm's step time goes: four step functions compiled and timed in one process, interleaved.
 
-    * ``library_replica``: the compiled chunk that ``fit_svi`` builds -- ``RGLM.numpyro_model`` with
-      ``randint`` indices substituted into its ``data`` plate, ``AutoNormal(init_scale=0.05)``,
-      ``Trace_ELBO``, Adam, the NaN guard carried through the scan, data closed over (constants);
-    * ``numpyro_args``: the same numpyro step without the NaN guard, data passed as jit arguments;
+    * ``library``: the compiled chunk ``fit_svi`` runs, taken from the library itself
+      (``bayes_rglm.inference.svi.prepare``: the hand-written ELBO, mean-field guide, Adam, NaN guard);
+    * ``numpyro_args``: numpyro's ``SVI.update`` of ``RGLM.numpyro_model`` with ``randint`` rows substituted
+      into its ``data`` plate and ``AutoNormal(init_scale=0.05)``, data as jit arguments (the library's
+      implementation before it wrote the ELBO step directly);
     * ``jax_optax``: the hand-written step of the jax+optax row;
     * ``numpyro_plate``: the step of the numpyro plate row (``plate(subsample_size=...)``).
 
@@ -400,12 +370,15 @@ def worker_decompose(X, y, args, compiles: _Compiles) -> dict:
     from numpyro.optim import optax_to_numpyro
 
     import bayes_rglm as br
+    from bayes_rglm.inference import svi as svi_module
 
     n, batch = X.shape[0], args.batch
     y_sd = float(np.std(y))
     model = br.RGLM("gaussian", hidden=(H,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
     arrays = tuple(jnp.asarray(a) for a in (X, y, np.zeros(n), np.ones(n)))
     chunk_len = max(1, args.steps // CHUNKS)
+    library = svi_module.prepare(model, model.prepare(X, y), 0, num_steps=chunk_len * CHUNKS, batch_size=batch,
+                                 learning_rate=LEARNING_RATE, guide="normal")
 
     def batched(index, X, y, offset, trials):
         with handlers.substitute(data={"data": index}):
@@ -419,19 +392,11 @@ def worker_decompose(X, y, args, compiles: _Compiles) -> dict:
     def numpyro_step(carry, key, *data):
         return svi.update(carry, jax.random.randint(key, (batch,), 0, n), *data)
 
-    def guarded_step(carry, key):  # as in fit_svi: keep the last state whose loss was finite
-        state, last_good, bad = carry
-        new_state, loss = svi.update(state, jax.random.randint(key, (batch,), 0, n), *arrays)
-        finite = jnp.isfinite(loss)
-        last_good = jax.tree_util.tree_map(lambda a, b: jnp.where(finite & ~bad, a, b), new_state, last_good)
-        return (new_state, last_good, bad | ~finite), loss
-
     jinit, jstep = _jax_optax_parts(n, y_sd, batch)
     plate_svi = _numpyro_plate_svi(n, y_sd, batch)
     plate_state = plate_svi.init(jax.random.PRNGKey(0), *arrays[:2])
     variants = {
-        "library_replica": (jax.jit(lambda c, keys: jax.lax.scan(guarded_step, c, keys)),
-                            (state0, state0, jnp.asarray(False)), ()),
+        "library": (library.run_chunk, library.carry, (library.arrays,)),
         "numpyro_args": (jax.jit(lambda c, keys, *d: jax.lax.scan(lambda c, k: numpyro_step(c, k, *d), c, keys)),
                          state0, arrays),
         "jax_optax": (jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: jstep(c, X, y), c, keys)),
@@ -460,7 +425,7 @@ def worker_decompose(X, y, args, compiles: _Compiles) -> dict:
     for name, (_, _, _, times) in compiled.items():
         out[name]["steps_per_s"] = chunk_len / statistics.median(times)
         out[name]["chunk_s"] = times
-    return {"variants": out, "chunk_len": chunk_len, "steps_per_s": out["library_replica"]["steps_per_s"],
+    return {"variants": out, "chunk_len": chunk_len, "steps_per_s": out["library"]["steps_per_s"],
             "final_elbo": float("nan")}
 
 
@@ -469,9 +434,9 @@ WORKERS = {"bayes_rglm": worker_bayes_rglm, "numpyro_plate": worker_numpyro_plat
 
 
 def worker(impl: str, n: int, args) -> dict:
-    load = _load()
+    load = load_average()
     jax = _jax_setup()
-    compiles = _Compiles()
+    compiles = Compiles()
     if impl == "bayes_rglm":
         import bayes_rglm  # noqa: F401
     else:
@@ -543,29 +508,11 @@ def analyse(results: list[dict], sizes) -> dict:
         d = by.get(("decompose", n))
         if d is not None:  # the same ratios from the interleaved, single-process timings
             v = {k: e["steps_per_s"] for k, e in d["variants"].items()}
-            c["mixed_vs_plate"] = v["library_replica"] / v["numpyro_plate"]
-            c["mixed_vs_jax"] = v["jax_optax"] / v["library_replica"]
+            c["mixed_vs_plate"] = v["library"] / v["numpyro_plate"]
+            c["mixed_vs_jax"] = v["jax_optax"] / v["library"]
             c["mixed_meets_plate"] = c["mixed_vs_plate"] >= TARGET_VS_PLATE
             c["mixed_meets_jax"] = c["mixed_vs_jax"] <= TARGET_VS_JAX
     return checks
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "**no**"
-
-
-def _versions() -> dict:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name in ("jax", "jaxlib", "numpyro", "optax", "bayes_rglm"):
-        try:
-            out[name] = __import__(name).__version__
-        except Exception:  # pragma: no cover - reporting only
-            out[name] = "n/a"
-    return out
-
-
-def _fmt_load(load) -> str:
-    return "n/a" if not load else f"{load[0]:.2f}"
 
 
 def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str:
@@ -617,11 +564,11 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
         lines.append(
             f"| {r['n']:,} | {LABELS[r['impl']]} | {r['steps_per_s']:,.0f} | {r['rows_per_s']:,.0f} | "
             f"{r['ratio_vs_ours']:.2f} | {r['peak_rss_mib']:,.0f} | {r['rss_after_data_mib']:,.0f} | {info} | "
-            f"{whole} | {comp} | {r['final_elbo']:.4g} | {_fmt_load(r['load_at_start'])} |"
+            f"{whole} | {comp} | {r['final_elbo']:.4g} | {fmt_load(r['load_at_start'])} |"
         )
     lines += ["", f"**Targets** (bayes_rglm at least {TARGET_VS_PLATE:g}x the numpyro plate version's steps/s and "
               f"within {TARGET_VS_JAX:g}x of the jax+optax loop's, same run). *Separate processes*: the steady-state "
-              "rates of the table above; *interleaved*: the decomposition below (library replica, numpyro plate and "
+              "rates of the table above; *interleaved*: the decomposition below (library step, numpyro plate and "
               "jax+optax steps alternating in one process); *fit.info*: bayes_rglm's own rate, which includes the "
               "compilation it repeats on every call, against the others' steady state:", "",
               "| N | bayes_rglm / numpyro plate, separate processes (target >= 10) | same, interleaved | "
@@ -629,13 +576,13 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
               "fit.info: bayes_rglm / numpyro plate | fit.info: jax+optax / bayes_rglm |",
               "|---:|---:|---:|---:|---:|---:|---:|"]
     for n, c in checks.items():
-        mixed_plate = f"{c['mixed_vs_plate']:.1f} ({_yes(c['mixed_meets_plate'])})" if "mixed_vs_plate" in c else "--"
-        mixed_jax = f"{c['mixed_vs_jax']:.2f} ({_yes(c['mixed_meets_jax'])})" if "mixed_vs_jax" in c else "--"
+        mixed_plate = f"{c['mixed_vs_plate']:.1f} ({yes(c['mixed_meets_plate'])})" if "mixed_vs_plate" in c else "--"
+        mixed_jax = f"{c['mixed_vs_jax']:.2f} ({yes(c['mixed_meets_jax'])})" if "mixed_vs_jax" in c else "--"
         lines.append(
-            f"| {n:,} | {c['vs_plate']:.1f} ({_yes(c['meets_plate'])}) | {mixed_plate} | "
-            f"{c['vs_jax']:.2f} ({_yes(c['meets_jax'])}) | {mixed_jax} | "
-            f"{c['info_vs_plate']:.2f} ({_yes(c['info_meets_plate'])}) | {c['info_vs_jax']:.1f} "
-            f"({_yes(c['info_meets_jax'])}) |"
+            f"| {n:,} | {c['vs_plate']:.1f} ({yes(c['meets_plate'])}) | {mixed_plate} | "
+            f"{c['vs_jax']:.2f} ({yes(c['meets_jax'])}) | {mixed_jax} | "
+            f"{c['info_vs_plate']:.2f} ({yes(c['info_meets_plate'])}) | {c['info_vs_jax']:.1f} "
+            f"({yes(c['info_meets_jax'])}) |"
         )
     lines += ["", "bayes_rglm detail:", ""]
     for r in results:
@@ -664,23 +611,24 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
             )
     by = {(r["impl"], r["n"]): r for r in results}
     lines += ["", "**Where bayes_rglm's step time goes** (one more subprocess per N: three compiled chunks of "
-              f"{args.steps // CHUNKS} steps timed in turn, {2 * args.repeats} rounds, medians). *library replica*: "
-              "the chunk `fit_svi` compiles (`RGLM.numpyro_model` with `randint` rows substituted into its "
-              "`data` plate, `AutoNormal`, `Trace_ELBO`, Adam, NaN guard, data closed over as constants); "
-              "*numpyro step, data as arguments*: the same numpyro step without the guard, data passed to `jit`; "
+              f"{args.steps // CHUNKS} steps timed in turn, {2 * args.repeats} rounds, medians). *library step*: "
+              "the compiled chunk `fit_svi` runs, taken from the library (`bayes_rglm.inference.svi.prepare`: its "
+              "own ELBO step, mean-field guide, Adam, NaN guard, data as arguments); *numpyro SVI step*: numpyro's "
+              "`SVI.update` of `RGLM.numpyro_model` with `randint` rows substituted into its `data` plate, "
+              "`AutoNormal`, `Trace_ELBO` (the library's implementation before it wrote the step directly); "
               "*jax+optax* and *numpyro plate*: the steps of those rows above. Because the four alternate within one "
               "process, load from other processes hits them alike: these ratios are the robust check of the "
               "targets.", "",
-              "| N | step | steps/s | ratio jax+optax / step | ratio library replica / step | compile s |",
+              "| N | step | steps/s | ratio jax+optax / step | ratio library step / step | compile s |",
               "|---:|---|---:|---:|---:|---:|"]
-    names = {"library_replica": "library replica", "numpyro_args": "numpyro step, data as arguments",
+    names = {"library": "library step", "numpyro_args": "numpyro SVI step (AutoNormal, randint rows)",
              "jax_optax": "jax+optax", "numpyro_plate": "numpyro plate(subsample_size)"}
     for n in args.sizes:
         d = by.get(("decompose", n))
         if d is None:
             continue
         jx = d["variants"]["jax_optax"]["steps_per_s"]
-        ours = d["variants"]["library_replica"]["steps_per_s"]
+        ours = d["variants"]["library"]["steps_per_s"]
         for key, label in names.items():
             v = d["variants"][key]
             lines.append(f"| {n:,} | {label} | {v['steps_per_s']:,.0f} | {jx / v['steps_per_s']:.2f} | "
@@ -688,41 +636,8 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
     notes = sorted({f"{LABELS.get(r['impl'], r['impl'])} N={r['n']:,}: {w}" for r in results for w in r["warnings"]})
     if notes:
         lines += ["", "Warnings raised in the workers:", ""] + [f"- {w}" for w in notes]
-    machine = f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {platform.system()}, " \
-              f"JAX backend {results[0]['backend']}"
-    if load is not None:
-        machine += f", load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min)"
-    lines += [
-        "",
-        f"Machine: {machine}. Versions: " + ", ".join(f"{k} {v}" for k, v in _versions().items()) + ". "
-        "Thread settings left at the libraries' defaults. Other processes may have been running; compare "
-        "ratios within one run rather than absolute rates across runs.",
-        END,
-    ]
+    lines += footer(load, results[0]["backend"], versions(("jax", "jaxlib", "numpyro", "optax", "bayes_rglm")), END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the marked section of ``path`` atomically; a new file gets mode 644."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in old and END in old and old.index(START) < old.index(END):
-        head, rest = old.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + section + ("\n" + tail if tail else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new)
-        os.chmod(tmp, mode)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:
@@ -749,12 +664,12 @@ def main(argv=None) -> int:
         print(RESULT_PREFIX + json.dumps(result), flush=True)
         return 0
 
-    load = _load()
+    load = load_average()
     started = time.perf_counter()
     results = run_all(args)
     checks = analyse(results, args.sizes)
     section = render(results, checks, args, time.perf_counter() - started, load)
-    write_section(args.out, section)
+    write_section(args.out, section, START, END)
     print(section)
     print(f"[svi_minibatch] wrote {args.out}")
     missed = [f"N={n}: {name}" for n, c in checks.items() for name, ok in c.items()

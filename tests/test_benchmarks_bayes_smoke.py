@@ -59,7 +59,12 @@ def test_svi_minibatch_quick(tmp_path):
     assert _number(rows[("20,000", "bayes_rglm")][4]) == pytest.approx(1.0)
 
     steps = {c[1] for c in _rows(text, 6) if c[0] == "20,000"}  # the decomposition
-    assert steps == {"library replica", "numpyro step, data as arguments", "jax+optax", "numpyro plate(subsample_size)"}
+    assert steps == {
+        "library step",
+        "numpyro SVI step (AutoNormal, randint rows)",
+        "jax+optax",
+        "numpyro plate(subsample_size)",
+    }
 
     targets = [c for c in _rows(text, 7) if c[0] == "20,000"]
     assert len(targets) == 1

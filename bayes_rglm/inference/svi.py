@@ -39,6 +39,8 @@ import functools
 import math
 import time
 import warnings
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -248,10 +250,21 @@ def _compiled_chunk(
     return family, start, jax.jit(run), jax.jit(draw, static_argnums=2)
 
 
-def fit_svi(
+class Run(NamedTuple):
+    """A ready SVI run: the compiled chunk, its starting carry and arguments, and how to draw from ``q``."""
+
+    run_chunk: Callable  # (carry, keys, arrays) -> (carry, losses)
+    draw: Callable  # (var, key, num_samples) -> constrained draws
+    carry: tuple
+    arrays: tuple
+    chunk: int
+    num_steps: int
+    rank: int | None
+
+
+def prepare(
     model: RGLM,
     data: Dataset,
-    method: str,
     seed: int,
     *,
     num_steps: int | None = None,
@@ -259,14 +272,10 @@ def fit_svi(
     batch_size: int | None = None,
     learning_rate=0.01,
     guide: str = "normal",
-    num_samples: int = 1000,
     num_particles: int = 1,
     rank: int | None = None,
-    progress=None,
-):
-    """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it."""
-    from ..results import Fit
-
+) -> Run:
+    """Check the options and build (or fetch from the cache) the compiled step loop and its inputs."""
     n, n_features = data.X.shape
     n_classes = data.summary.n_classes
     if guide not in GUIDES:
@@ -301,8 +310,7 @@ def fit_svi(
     )
 
     rng = np.random.default_rng(seed)
-    start = _initial_params(model, data, rng, jitter=True)
-    start = _unconstrain_start(start, support)
+    start = _unconstrain_start(_initial_params(model, data, rng, jitter=True), support)
     if model.prior.hierarchical:
         weight_scales, _ = model.prior_scales(n_features, data.summary.y_scale)
         for layer in range(model.depth + 1):
@@ -318,7 +326,37 @@ def fit_svi(
         jnp.asarray(n),
         jnp.asarray(float(data.summary.y_scale)),
     )
+    return Run(run_chunk, draw, carry, arrays, chunk, num_steps, rank)
 
+
+def fit_svi(
+    model: RGLM,
+    data: Dataset,
+    method: str,
+    seed: int,
+    *,
+    num_samples: int = 1000,
+    progress=None,
+    **options,
+):
+    """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it.
+
+    ``options``: ``num_steps``, ``num_epochs``, ``batch_size``, ``learning_rate``,
+    ``guide``, ``num_particles``, ``rank`` (see :func:`prepare`).
+    """
+    from ..results import Fit
+
+    guide = options.get("guide", "normal")
+    batch_size = options.get("batch_size")
+    run = prepare(model, data, seed, **options)
+    run_chunk, carry, arrays, chunk, num_steps, rank = (
+        run.run_chunk,
+        run.carry,
+        run.arrays,
+        run.chunk,
+        run.num_steps,
+        run.rank,
+    )
     key = jax.random.PRNGKey(seed)
     losses, done, started = [], 0, time.perf_counter()
     bar = _progress(progress, num_steps)
@@ -347,7 +385,7 @@ def fit_svi(
             ConvergenceWarning,
             stacklevel=3,
         )
-    draws = draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
+    draws = run.draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
     samples = {k: np.asarray(v)[None] for k, v in draws.items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     window = max(1, len(loss_trace) // 10)
