@@ -569,8 +569,9 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
     lines += ["", f"**Targets** (bayes_rglm at least {TARGET_VS_PLATE:g}x the numpyro plate version's steps/s and "
               f"within {TARGET_VS_JAX:g}x of the jax+optax loop's, same run). *Separate processes*: the steady-state "
               "rates of the table above; *interleaved*: the decomposition below (library step, numpyro plate and "
-              "jax+optax steps alternating in one process); *fit.info*: bayes_rglm's own rate, which includes the "
-              "compilation it repeats on every call, against the others' steady state:", "",
+              "jax+optax steps alternating in one process); *fit.info*: bayes_rglm's own rate over its whole "
+              "step loop (host round trips between chunks and any compilation included), against the others' "
+              "steady state:", "",
               "| N | bayes_rglm / numpyro plate, separate processes (target >= 10) | same, interleaved | "
               "jax+optax / bayes_rglm, separate processes (target <= 1.5) | same, interleaved | "
               "fit.info: bayes_rglm / numpyro plate | fit.info: jax+optax / bayes_rglm |",
@@ -610,7 +611,7 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
                 f"{1e3 / r['steps_per_s']:.2f} ms per step."
             )
     by = {(r["impl"], r["n"]): r for r in results}
-    lines += ["", "**Where bayes_rglm's step time goes** (one more subprocess per N: three compiled chunks of "
+    lines += ["", "**Where bayes_rglm's step time goes** (one more subprocess per N: four compiled chunks of "
               f"{args.steps // CHUNKS} steps timed in turn, {2 * args.repeats} rounds, medians). *library step*: "
               "the compiled chunk `fit_svi` runs, taken from the library (`bayes_rglm.inference.svi.prepare`: its "
               "own ELBO step, mean-field guide, Adam, NaN guard, data as arguments); *numpyro SVI step*: numpyro's "

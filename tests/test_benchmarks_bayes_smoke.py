@@ -89,3 +89,23 @@ def test_nuts_bnn_quick(tmp_path):
     assert set(targets) == {"bnn", "sin"}
     for cells in targets.values():
         assert ("yes" in cells[1]) or ("no" in cells[1])
+
+
+@pytest.mark.slow
+def test_specs_quick_subset(tmp_path):
+    out = tmp_path / "B.md"
+    out.write_text("# Benchmarks\n\nkept above\n\n<!-- specs:start -->\nstale\n<!-- specs:end -->\n\nkept below\n")
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "specs.py"), "--quick", "--specs", "wine_softmax,star98_binomial",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = out.read_text()
+    _check_section(text, "specs")
+    rows = {c[0]: c for c in _rows(text, 10) if c[0] in ("wine_softmax", "star98_binomial")}
+    assert set(rows) == {"wine_softmax", "star98_binomial"}
+    assert rows["wine_softmax"][3] == "map" and rows["star98_binomial"][3] == "mle"
+    assert 0.5 <= _number(rows["wine_softmax"][7]) <= 1.0  # held-out accuracy of a softmax on wine
+    assert math.isfinite(_number(rows["star98_binomial"][6]))  # lpd/obs
+    assert _number(rows["star98_binomial"][8]) > 0  # RMSE

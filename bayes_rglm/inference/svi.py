@@ -335,20 +335,31 @@ def fit_svi(
     method: str,
     seed: int,
     *,
+    num_steps: int | None = None,
+    num_epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate=0.01,
+    guide: str = "normal",
     num_samples: int = 1000,
+    num_particles: int = 1,
+    rank: int | None = None,
     progress=None,
-    **options,
 ):
-    """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it.
-
-    ``options``: ``num_steps``, ``num_epochs``, ``batch_size``, ``learning_rate``,
-    ``guide``, ``num_particles``, ``rank`` (see :func:`prepare`).
-    """
+    """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it."""
     from ..results import Fit
 
-    guide = options.get("guide", "normal")
-    batch_size = options.get("batch_size")
-    run = prepare(model, data, seed, **options)
+    run = prepare(
+        model,
+        data,
+        seed,
+        num_steps=num_steps,
+        num_epochs=num_epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        guide=guide,
+        num_particles=num_particles,
+        rank=rank,
+    )
     run_chunk, carry, arrays, chunk, num_steps, rank = (
         run.run_chunk,
         run.carry,
