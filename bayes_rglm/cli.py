@@ -260,9 +260,36 @@ def markdown_table(table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _compilation_cache() -> None:
+    """Keep XLA's compiled programs between runs of the command (JAX's persistent compilation cache).
+
+    The command is an application, so it may set this process-wide option: a
+    second ``bayes-rglm fit`` of the same spec then skips most compilation.
+    The folder is ``$JAX_COMPILATION_CACHE_DIR`` when set, else
+    ``$XDG_CACHE_HOME/bayes_rglm/jax`` (``~/.cache/bayes_rglm/jax``);
+    ``BAYES_RGLM_NO_CACHE=1`` turns it off.  The library itself never sets it.
+    """
+    if os.environ.get("BAYES_RGLM_NO_CACHE"):
+        return
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.environ.get("JAX_COMPILATION_CACHE_DIR") or os.path.join(base, "bayes_rglm", "jax")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return  # a read-only home: run without the cache
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
+        if args.command in ("fit", "compare"):
+            _compilation_cache()
         return {"list": _list, "fit": _fit, "compare": _compare, "info": _info}[args.command](args)
     except SpecError as err:
         print(f"bayes-rglm: error: {err}", file=sys.stderr)

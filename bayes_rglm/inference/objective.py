@@ -182,25 +182,33 @@ def negative_log_density(model: RGLM, n_classes: int, use_prior: bool, unconstra
 
 
 def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
-    """Exact Hessian of the depth-0 objective from per-row Hessians in ``(eta_i, nuisance)``.
+    """Exact Hessian of the depth-0 objective (see :func:`depth0_derivatives`)."""
+    derivatives = depth0_derivatives(model, n_classes, use_prior, unconstrained)
+    return lambda theta, problem: derivatives(theta, problem)[2]
 
-    With ``eta = X~ B`` linear in the coefficients ``B``, the coefficient block
-    is ``X~' diag(d2l/deta2) X~`` (one weighted cross-product, as in IRLS) and
-    the cross terms with the nuisance parameters are ``X~' d2l/(deta dnu)``.
-    This costs O(n p^2) instead of the O(n p^2 (p + m)) of a dense autodiff Hessian.
+
+def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+    """Value, gradient and exact Hessian of the depth-0 objective from per-row derivatives in ``(eta_i, nuisance)``.
+
+    With ``eta = X~ B`` linear in the coefficients ``B``, the gradient is
+    ``X~' dl/deta`` and the coefficient block of the Hessian is
+    ``X~' diag(d2l/deta2) X~`` (one weighted cross-product, as in IRLS); the
+    cross terms with the nuisance parameters are ``X~' d2l/(deta dnu)``.  One
+    pass computes ``eta`` once for all three.  This costs O(n p^2) instead of
+    the O(n p^2 (p + m)) of a dense autodiff Hessian.
     """
     family, link = model.family, model.link
     names = [n.name for n in family.nuisance]
     prior = negative_log_prior(model, n_classes, unconstrained)
 
-    def hessian(theta, problem: Problem):
+    def derivatives(theta, problem: Problem):
         n, p = problem.X.shape
         _, unravel = flat_layout(model, p, n_classes)
         params = unravel(theta)
         nuisance = {k: params[k] for k in names}
         v, unravel_v = ravel_pytree(nuisance)
         bias = family.has_output_bias
-        X = problem.X
+        X, w = problem.X, problem.weights
         columns = params["w0"].shape[1]
         eta = X @ params["w0"] + problem.offset[:, None]
         if bias:
@@ -212,34 +220,44 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
             nu = {k: nu[k] for k in names}
             return -family.log_likelihood(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
 
-        d_coef = (p + bias) * columns
+        def row_derivatives(eta_i, v_i, y_i, trials_i):
+            value, grads = jax.value_and_grad(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
+            return value, grads, jax.hessian(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
+
+        rows, (g_e, g_v), ((h_ee, h_ev), (_, h_vv)) = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(
+            eta, v, problem.y, problem.trials
+        )
+        value = jnp.sum(w * rows)
+        g_e = w[:, None] * g_e
+        grad_parts = [(g_e.T @ X).T.ravel()]  # X' G, computed as (G' X)' (a faster product on CPU)
+        if bias:
+            grad_parts.append(jnp.sum(g_e, axis=0))
         if names:
-            (h_ee, h_ev), (_, h_vv) = jax.vmap(jax.hessian(row_nll, argnums=(0, 1)), in_axes=(0, None, 0, 0))(
-                eta, v, problem.y, problem.trials
-            )
-            h_ev = h_ev * problem.weights[:, None, None]
-            h_vv = h_vv * problem.weights[:, None, None]
-        else:
-            h_ee = jax.vmap(jax.hessian(row_nll), in_axes=(0, None, 0, 0))(eta, v, problem.y, problem.trials)
-        h_ee = jax.lax.optimization_barrier(h_ee * problem.weights[:, None, None])
+            grad_parts.append(jnp.sum(w[:, None] * g_v, axis=0))
+        h_ee = jax.lax.optimization_barrier(h_ee * w[:, None, None])
+        d_coef = (p + bias) * columns
         # The design [X, 1] is never formed: its cross-products are assembled from X's (no n x p copy).
         block_cc = _cross_products(X, h_ee, bias).reshape(d_coef, d_coef)
         if names:
+            h_ev = h_ev * w[:, None, None]
             block_cv = jnp.einsum("ij,iam->jam", X, h_ev)
             if bias:
                 block_cv = jnp.concatenate([block_cv, jnp.sum(h_ev, axis=0)[None]], axis=0)
             block_cv = block_cv.reshape(d_coef, v.size)
-            block_vv = jnp.sum(h_vv, axis=0)
+            block_vv = jnp.sum(h_vv * w[:, None, None], axis=0)
             structured = jnp.block([[block_cc, block_cv], [block_cv.T, block_vv]])
         else:
             structured = block_cc
         order = _permutation(params, names, p, columns, bias)
-        full = structured[order][:, order]
+        grad = jnp.concatenate(grad_parts)[order]
+        hessian = structured[order][:, order]
         if use_prior:
-            full = full + jax.hessian(prior)(theta, problem)
-        return full
+            value = value + prior(theta, problem)
+            grad = grad + jax.grad(prior)(theta, problem)
+            hessian = hessian + jax.hessian(prior)(theta, problem)
+        return value, grad, hessian
 
-    return hessian
+    return derivatives
 
 
 def row_chunk(n: int, p: int) -> int:

@@ -153,6 +153,51 @@ def newton(objective: Callable, hessian: Callable, x0: jax.Array, tol: float = 1
     return Solution(x, value, jnp.linalg.norm(grad), it, small & finite)
 
 
+def newton_fused(derivatives: Callable, objective: Callable, x0: jax.Array, tol: float = 1e-10, max_iter: int = 100):
+    """Damped Newton with ``derivatives(x) -> (f, g, H)`` evaluated together; also returns ``H`` at the result.
+
+    Each iteration evaluates all three at the full Newton step (accepted in
+    most iterations), so an iteration costs one pass over the data; only a
+    rejected step costs more (``objective`` alone while halving, then one
+    more pass).  Convergence is tested with the exact Hessian at each new
+    point: half the Newton decrement ``g' H^{-1} g / 2 <= tol * max(1, |f|)``,
+    and that Hessian is returned, so standard errors need no further pass.
+    """
+
+    def decrement(f, value, grad):
+        slope = jnp.vdot(grad, solve(f, grad))
+        small = (0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))) & jnp.isfinite(slope) & (slope >= 0)
+        return slope, small
+
+    def cond(state):
+        x, value, grad, hess, f, it, done, ok = state
+        return (~done) & (it < max_iter)
+
+    def body(state):
+        x, value, grad, hess, f, it, _, _ = state
+        step = solve(f, grad)
+        slope = jnp.vdot(grad, step)
+        step, slope = jax.lax.cond(
+            jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
+        )
+        full = derivatives(x - step)
+        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full[0])
+        x_new = jnp.where(accepted, x - t * step, x)
+        value_new, grad_new, hess_new = jax.lax.cond(accepted & (t == 1.0), lambda: full, lambda: derivatives(x_new))
+        f_new = factor(hess_new)
+        _, small_new = decrement(f_new, value_new, grad_new)
+        stalled = ~accepted & (0.5 * slope <= 1e-6 * jnp.maximum(1.0, jnp.abs(value)))
+        return x_new, value_new, grad_new, hess_new, f_new, it + 1, small_new | ~accepted, small_new | stalled
+
+    value, grad, hess = derivatives(x0)
+    f = factor(hess)
+    _, small = decrement(f, value, grad)
+    start = (x0, value, grad, hess, f, jnp.asarray(0), small, small)
+    x, value, grad, hess, _, it, _, converged = jax.lax.while_loop(cond, body, start)
+    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+    return Solution(x, value, jnp.linalg.norm(grad), it, converged & finite), hess
+
+
 def _two_loop(grad, s_hist, y_hist, rho, count, memory):
     """L-BFGS two-loop recursion: approximately ``H^{-1} grad`` from the stored pairs (newest at ``count-1``)."""
 

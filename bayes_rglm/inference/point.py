@@ -28,7 +28,7 @@ from ..exceptions import ConvergenceWarning, SeparationWarning
 from ..model import RGLM, Dataset
 from ..nuisance import inverse_cdf
 from . import objective as obj
-from .optimize import Solution, lbfgs, newton
+from .optimize import Solution, lbfgs, newton_fused
 
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
@@ -40,19 +40,29 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
     """One jitted call: optimise, then the observed information and the map to original coordinates."""
     objective = obj.negative_log_density(model, n_classes, use_prior, unconstrained=True)
     if model.depth == 0:
-        hessian = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=True)
-        information = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=False)
+        derivatives = obj.depth0_derivatives(model, n_classes, use_prior, unconstrained=True)
+        # Without nuisance parameters the unconstrained and natural scales coincide: the Hessian at the
+        # solution, which the solver returns, is the observed information.
+        natural = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=False)
+
+        def information(theta_c, problem, last):
+            return last if not model.family.nuisance else natural(theta_c, problem)
 
         def solve(theta0, problem):
-            return newton(lambda t: objective(t, problem), lambda t: hessian(t, problem), theta0, tol, max_iter)
+            return newton_fused(
+                lambda t: derivatives(t, problem), lambda t: objective(t, problem), theta0, tol, max_iter
+            )
     else:
-        information = jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False))
+        hessian = jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False))
+
+        def information(theta_c, problem, last):
+            return hessian(theta_c, problem)
 
         def solve(theta0, problem):
-            return lbfgs(lambda t: objective(t, problem), theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20)
+            return lbfgs(lambda t: objective(t, problem), theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20), None
 
     def run(theta0, problem):
-        solution = solve(theta0, problem)
+        solution, last = solve(theta0, problem)
         _, unravel = obj.flat_layout(model, problem.X.shape[1], n_classes)
         standardised = obj.constrain(model, unravel(solution.x))
         theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
@@ -63,7 +73,7 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None
         to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
-        return solution, pointwise, information(theta_c, problem), to_original
+        return solution, pointwise, information(theta_c, problem, last), to_original
 
     return jax.jit(run)
 
