@@ -120,7 +120,12 @@ class Fit:
         """Parameters with one leading draw axis: ``(chains * draws, ...)`` or ``(1, ...)`` for point fits."""
         if self.samples is None:
             return {k: jnp.asarray(v)[None] for k, v in self.params.items()}
-        return {k: jnp.asarray(v).reshape((-1,) + np.shape(v)[2:]) for k, v in self.samples.items() if k in self.params}
+        # Reshaped by numpy: an eager jnp.reshape compiles a program per parameter shape.
+        return {
+            k: jnp.asarray(np.reshape(np.asarray(v), (-1,) + np.shape(v)[2:]))
+            for k, v in self.samples.items()
+            if k in self.params
+        }
 
     # --- prediction -------------------------------------------------------------------------------
 

@@ -170,15 +170,15 @@ def test_svi_objective_is_numpyro_potential(family, hierarchical):
     potential energy of ``RGLM.numpyro_model`` at the same unconstrained point."""
     from numpyro.infer.util import potential_energy
 
-    from bayes_rglm.inference import svi
+    from bayes_rglm.inference import density
 
     model = br.RGLM(family, hidden=(3,), prior=br.GaussianPrior(scale=0.8, hierarchical=hierarchical))
     y = Y[family]
     K = model.family.validate(np.asarray(y), None).n_classes
-    shapes, support = svi._sites(model, P, K)
+    shapes, support = density.sites(model, P, K)
     rng = np.random.default_rng(5)
     theta = {name: jnp.asarray(rng.normal(scale=0.5, size=shape)) for name, shape in shapes.items()}
-    params, log_jacobian = svi._constrain(theta, support)
+    params, log_jacobian = density.constrain(theta, support)
     ours = (
         model.log_likelihood(params, X, y).sum()
         + model.log_prior(params, DataSummary(K, 0.0, Y_SCALE), P)

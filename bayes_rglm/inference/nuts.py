@@ -24,10 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import biject_to
 from numpyro.infer import MCMC, NUTS
-from numpyro.infer.initialization import init_to_uniform, init_to_value
 
 from ..exceptions import DiagnosticsWarning
+from ..families import DataSummary
 from ..model import RGLM, Dataset
+from .density import constrain, sites
 from .point import optimise
 
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
@@ -55,6 +56,25 @@ def _map_starts(model: RGLM, data: Dataset, seed: int, num_chains: int) -> tuple
             values[name] = value + (0.01 * np.abs(value) + 1e-4) * rng.standard_normal(np.shape(value))
         starts.append(values)
     return {k: np.stack([s[k] for s in starts]) for k in starts[0]}, first
+
+
+def _potential(model: RGLM, data: Dataset):
+    """``theta -> -log p(theta, y)`` on the unconstrained sites (log-Jacobian of the transforms included).
+
+    The same log joint as :meth:`RGLM.numpyro_model`'s (a test checks they agree), evaluated directly,
+    so numpyro does not trace the model to build it.
+    """
+    n_features, n_classes = data.X.shape[1], data.summary.n_classes
+    _, support = sites(model, n_features, n_classes)
+    X, y, offset, trials = (jnp.asarray(a) for a in (data.X, data.y, data.offset, data.trials))
+    summary = DataSummary(n_classes, 0.0, float(data.summary.y_scale))
+
+    def potential(theta):
+        params, log_jacobian = constrain(theta, support)
+        log_lik = jnp.sum(model.log_likelihood(params, X, y, offset, trials))
+        return -(log_lik + model.log_prior(params, summary, n_features) + log_jacobian)
+
+    return potential
 
 
 def fit_nuts(
@@ -95,15 +115,17 @@ def fit_nuts(
     if init_params is not None and num_chains == 1:
         init_params = {k: v[0] for k, v in init_params.items()}
     map_seconds = time.perf_counter() - started
-    # numpyro traces the model once from its init strategy even when init_params are given; random
-    # starts can all be invalid (gamma with the inverse link), so that trace starts at the MAP too.
-    strategy = init_to_value(values=first_map) if first_map is not None else init_to_uniform()
+    potential = _potential(model, data)
+    if init_params is None:  # numpyro's default: uniform in [-2, 2] on the unconstrained scale, per chain
+        shapes, _ = sites(model, data.X.shape[1], data.summary.n_classes)
+        rng = np.random.default_rng(seed + 2)
+        lead = (num_chains,) if num_chains > 1 else ()
+        init_params = {k: rng.uniform(-2.0, 2.0, lead + tuple(shape)) for k, shape in shapes.items()}
     kernel = NUTS(
-        model.numpyro_model,
+        potential_fn=potential,
         target_accept_prob=target_accept,
         dense_mass=dense_mass,
         max_tree_depth=max_tree_depth,
-        init_strategy=strategy,
     )
     show = sys.stderr.isatty() if progress is None else bool(progress)
     mcmc = MCMC(
@@ -114,24 +136,19 @@ def fit_nuts(
         chain_method=chain_method,
         progress_bar=show,
     )
-    arrays = [jnp.asarray(a) for a in (data.X, data.y)]
     with warnings.catch_warnings():
         # numpyro warns when chains outnumber devices and falls back to sequential; that is our default anyway.
         warnings.filterwarnings("ignore", message="There are not enough devices")
         mcmc.run(
             jax.random.PRNGKey(seed),
-            *arrays,
-            offset=jnp.asarray(data.offset),
-            trials=jnp.asarray(data.trials),
-            n_classes=data.summary.n_classes,
-            y_scale=data.summary.y_scale,
-            init_params=init_params,
+            init_params={k: jnp.asarray(v, jnp.float64) for k, v in init_params.items()},
             extra_fields=EXTRA_FIELDS,
         )
     elapsed = time.perf_counter() - started
-    names = set(model.parameter_shapes(data.X.shape[1], data.summary.n_classes))
-    names |= {f"prior_scale{layer}" for layer in range(model.depth + 1)} if model.prior.hierarchical else set()
-    samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items() if k in names}
+    _, support = sites(model, data.X.shape[1], data.summary.n_classes)
+    unconstrained = mcmc.get_samples(group_by_chain=True)
+    constrained = jax.vmap(jax.vmap(lambda t: constrain(t, support)[0]))(unconstrained)
+    samples = {k: np.asarray(v) for k, v in constrained.items()}
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {
         "diverging": np.asarray(extra["diverging"]),
@@ -148,7 +165,7 @@ def fit_nuts(
         "num_samples": num_samples,
         "num_chains": num_chains,
         "chain_method": chain_method,
-        "init": "map" if use_map else "prior (numpyro default: uniform in [-2, 2], unconstrained)",
+        "init": "map" if use_map else "prior (as numpyro's default: uniform in [-2, 2], unconstrained)",
         "time": elapsed,
         "map_init_time": map_seconds,
         "divergences": int(stats["diverging"].sum()),

@@ -51,6 +51,7 @@ from numpyro.distributions import biject_to, constraints
 from ..exceptions import ConvergenceWarning
 from ..families import DataSummary
 from ..model import RGLM, Dataset
+from .density import constrain, sites
 from .objective import padded_rows, padded_size
 from .point import _initial_params
 
@@ -67,32 +68,6 @@ def _learning_rate(learning_rate, num_steps: int):
         raise ValueError(f"learning_rate must be a positive number or an optax schedule, got {learning_rate!r}")
     # Cosine decay to 10% of the starting rate: large steps early, small ones to settle the ELBO.
     return optax.cosine_decay_schedule(float(learning_rate), num_steps, alpha=0.1)
-
-
-def _sites(model: RGLM, n_features: int, n_classes: int) -> tuple[dict, dict]:
-    """Shapes and support constraints of every latent site (weights, biases, nuisance, hierarchical scales)."""
-    shapes = dict(model.parameter_shapes(n_features, n_classes))
-    support = {name: constraints.real for name in shapes}
-    for nuisance in model.family.nuisance:
-        support[nuisance.name] = nuisance.constraint
-    if model.prior.hierarchical:
-        for layer in range(model.depth + 1):
-            shapes[f"prior_scale{layer}"] = ()
-            support[f"prior_scale{layer}"] = constraints.positive
-    return shapes, support
-
-
-def _constrain(unconstrained: dict, support: dict) -> tuple[dict, jax.Array]:
-    """Map each site to its support; also ``log |det J|`` of the maps (the change of variables)."""
-    params, log_jacobian = {}, 0.0
-    for name, value in unconstrained.items():
-        if support[name] is constraints.real:
-            params[name] = value
-            continue
-        transform = biject_to(support[name])
-        params[name] = transform(value)
-        log_jacobian = log_jacobian + jnp.sum(transform.log_abs_det_jacobian(value, params[name]))
-    return params, log_jacobian
 
 
 # --- variational families ---------------------------------------------------------------------------
@@ -201,7 +176,7 @@ def _compiled_chunk(
     schedule,
 ):
     """``(carry, keys, data) -> (carry, losses)``: ``chunk`` Adam steps on the negative ELBO in one ``lax.scan``."""
-    shapes, support = _sites(model, n_features, n_classes)
+    shapes, support = sites(model, n_features, n_classes)
     family = _FAMILIES[guide](shapes, rank)
     optimizer = optax.adam(schedule)
 
@@ -209,7 +184,7 @@ def _compiled_chunk(
         X, y, offset, trials, weights, n, y_scale = data
         k_theta, k_rows = jax.random.split(key)
         theta, entropy = family.sample(var, k_theta)
-        params, log_jacobian = _constrain(theta, support)
+        params, log_jacobian = constrain(theta, support)
         if batch is None:  # every row once; padding rows carry weight 0
             pointwise = model.log_likelihood(params, X, y, offset, trials)
             log_lik = jnp.sum(weights * pointwise)
@@ -243,7 +218,7 @@ def _compiled_chunk(
 
     def draw(var, key, num_samples):
         def one(k):
-            return _constrain(family.sample(var, k)[0], support)[0]
+            return constrain(family.sample(var, k)[0], support)[0]
 
         return jax.vmap(one)(jax.random.split(key, num_samples))
 
@@ -286,7 +261,7 @@ def prepare(
         raise ValueError("give num_steps or num_epochs, not both")
     per_epoch = math.ceil(n / batch_size) if batch_size else 1
     num_steps = num_steps or (num_epochs * per_epoch if num_epochs else 5000)
-    shapes, support = _sites(model, n_features, n_classes)
+    shapes, support = sites(model, n_features, n_classes)
     d = int(sum(np.prod(s) for s in shapes.values()))
     if guide == "lowrank":
         rank = int(rank) if rank is not None else max(1, int(round(math.sqrt(d))))
