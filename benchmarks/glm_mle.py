@@ -44,16 +44,15 @@ import argparse
 import datetime as _dt
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import footer, versions, write_section, yes
 
 LIBRARIES = ("bayes_rglm", "statsmodels", "glum", "sklearn")
 FAMILIES = ("logistic", "poisson")
@@ -194,17 +193,6 @@ def _setup(lib: str, family: str):
     raise ValueError(f"unknown library {lib!r}")
 
 
-def _versions() -> dict:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for name, module in (("jax", "jax"), ("jaxlib", "jaxlib"), ("glum", "glum"), ("statsmodels", "statsmodels"),
-                         ("scikit-learn", "sklearn"), ("scipy", "scipy")):
-        try:
-            out[name] = __import__(module).__version__
-        except Exception:  # pragma: no cover - reporting only
-            out[name] = "n/a"
-    return out
-
-
 def worker(lib: str, family: str, n: int, p: int, repeats: int) -> dict:
     """Time one library on one family in this (fresh) process; return a JSON-able dict."""
     fit, solver = _setup(lib, family)
@@ -318,13 +306,11 @@ def analyse(results: list[dict]) -> dict:
     return checks
 
 
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "**no**"
-
-
 def render(results: list[dict], checks: dict, args, elapsed: float, load: tuple | None) -> str:
     n, p = results[0]["n"], results[0]["p"]
-    versions = _versions()
+    version_info = versions(
+        ("jax", "jaxlib", "glum", "statsmodels", ("scikit-learn", "sklearn"), "scipy")
+    )
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
         START,
@@ -362,10 +348,10 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load: tuple 
               "|---|---:|---:|---:|---:|---:|"]
     for family, c in checks.items():
         lines.append(
-            f"| {family} | {c['vs_glum']:.2f} ({_yes(c['meets_glum'])}) | "
-            f"{c['speedup_vs_statsmodels']:.1f} ({_yes(c['meets_statsmodels'])}) | "
-            f"{c['nll_spread']:.1e} ({_yes(c['meets_optimum'])}) | {c['warm_compiles']} "
-            f"({_yes(c['no_recompile'])}) | {c['warm_over_cold']:.3f} ({_yes(c['meets_warm_cold'])}) |"
+            f"| {family} | {c['vs_glum']:.2f} ({yes(c['meets_glum'])}) | "
+            f"{c['speedup_vs_statsmodels']:.1f} ({yes(c['meets_statsmodels'])}) | "
+            f"{c['nll_spread']:.1e} ({yes(c['meets_optimum'])}) | {c['warm_compiles']} "
+            f"({yes(c['no_recompile'])}) | {c['warm_over_cold']:.3f} ({yes(c['meets_warm_cold'])}) |"
         )
     lines += ["", "bayes_rglm detail (solver time is `fit.info['time']`, the compiled call only):", ""]
     for r in results:
@@ -387,45 +373,8 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load: tuple 
     notes = sorted({f"{r['library']} {r['family']}: {w}" for r in results for w in r["warnings"]})
     if notes:
         lines += ["", "Warnings raised during the fits:", ""] + [f"- {w}" for w in notes]
-    machine = f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {platform.system()}"
-    if load is not None:
-        machine += f", load average at start {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1/5/15 min)"
-    lines += [
-        "",
-        f"Machine: {machine}. Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ". "
-        "Thread settings left at the libraries' defaults. Other processes may have been running during the "
-        "run; compare ratios within one run rather than absolute times across runs.",
-        END,
-    ]
+    lines += footer(load, None, version_info, END)
     return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the marked section of ``path`` atomically."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    if START in old and END in old and old.index(START) < old.index(END):
-        head, rest = old.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + section + tail
-    else:
-        new = old.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(new)
-        os.chmod(tmp, mode)  # mkstemp creates 0600; keep the file's mode (or the umask default)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv=None) -> int:
@@ -453,7 +402,7 @@ def main(argv=None) -> int:
     results = run_all(args.n, args.p, args.repeats)
     checks = analyse(results)
     section = render(results, checks, args, time.perf_counter() - started, load)
-    write_section(args.out, section)
+    write_section(args.out, section, START, END)
     print(section)
     print(f"[glm_mle] wrote {args.out}")
     missed = [f"{family}: {name}" for family, c in checks.items() for name, ok in c.items()
