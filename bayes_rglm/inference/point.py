@@ -28,10 +28,11 @@ from ..exceptions import ConvergenceWarning, SeparationWarning
 from ..model import RGLM, Dataset
 from ..nuisance import inverse_cdf
 from . import objective as obj
-from .optimize import Solution, lbfgs, newton_fused
+from .optimize import Solution, lbfgs, newton, newton_fused
 
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
+MAX_POLISH = 1500  # hidden layers: Newton polishing after L-BFGS up to this many parameters
 _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
@@ -59,7 +60,17 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
             return hessian(theta_c, problem)
 
         def solve(theta0, problem):
-            return lbfgs(lambda t: objective(t, problem), theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20), None
+            f = lambda t: objective(t, problem)  # noqa: E731
+            first = lbfgs(f, theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20)
+            if n_params > MAX_POLISH:
+                return first, None
+            # Newton with the exact Hessian from L-BFGS's end point: quadratic convergence to the mode, and
+            # its saddle-free steps leave the near-saddles where L-BFGS can stop (a non-PD Hessian there
+            # would make Laplace fail). Kept only if it lowers the objective.
+            polished = newton(f, jax.hessian(f), first.x, tol, max_iter)
+            better = jnp.isfinite(polished.value) & (polished.value <= first.value)
+            best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
+            return best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0)), None
 
     def run(theta0, problem):
         solution, last = solve(theta0, problem)
