@@ -1,9 +1,11 @@
 """Maximum likelihood (``method="mle"``) and maximum a posteriori (``method="map"``) estimation.
 
 Depth 0: damped Newton with the exact Hessian assembled from per-row
-Hessians (an IRLS-like cross-product), to a Newton decrement of 1e-10
-relative.  Hidden layers: L-BFGS to a gradient norm of 1e-8 relative, from
-``num_restarts`` random starts (the best objective wins).  Standard errors come from the
+Hessians (an IRLS-like cross-product, value, gradient and Hessian in one pass),
+to a Newton decrement of 1e-10 relative.  Hidden layers: L-BFGS to a gradient
+norm of 1e-8 relative, from ``num_restarts`` random starts (the best objective
+wins), then damped Newton with the exact Hessian for models of up to
+``MAX_POLISH`` parameters.  Standard errors come from the
 inverse observed information (the Hessian of the negative log-likelihood or
 log posterior at the optimum, nuisance parameters on their natural scale).
 
