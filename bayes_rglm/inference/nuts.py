@@ -22,40 +22,32 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import biject_to
 from numpyro.infer import MCMC, NUTS
 
 from ..exceptions import DiagnosticsWarning
 from ..families import DataSummary
 from ..model import RGLM, Dataset
 from .density import constrain, sites
+from .objective import unconstrain
 from .point import optimise
 
 EXTRA_FIELDS = ("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size")
 
 
-def _map_starts(model: RGLM, data: Dataset, seed: int, num_chains: int) -> tuple[dict, dict]:
-    """Unconstrained initial values per chain (one MAP per chain from its own random start, jittered),
-    and the first chain's MAP on the natural scale."""
+def _map_starts(model: RGLM, data: Dataset, seed: int, num_chains: int) -> dict:
+    """Unconstrained initial values per chain: one MAP per chain from its own random start, jittered."""
     starts = []
     rng = np.random.default_rng(seed + 1)
     for chain in range(num_chains):
         opt = optimise(model, data, True, seed + 1000 * chain)
-        params = opt.params(model)
-        if chain == 0:
-            first = {k: np.asarray(v) for k, v in params.items()}
         values = {}
-        for name, value in params.items():
-            value = jnp.asarray(value)
-            nuisance = next((n for n in model.family.nuisance if n.name == name), None)
-            if nuisance is not None:
-                value = biject_to(nuisance.constraint).inv(value)
+        for name, value in unconstrain(model, opt.params(model)).items():
             # Jitter relative to each value's size: an absolute jitter can push eta out of an
             # inverse link's domain when coefficients are small (gamma/inverse: eta ~ 1e-2).
             value = np.asarray(value)
             values[name] = value + (0.01 * np.abs(value) + 1e-4) * rng.standard_normal(np.shape(value))
         starts.append(values)
-    return {k: np.stack([s[k] for s in starts]) for k in starts[0]}, first
+    return {k: np.stack([s[k] for s in starts]) for k in starts[0]}
 
 
 def _potential(model: RGLM, data: Dataset):
@@ -111,7 +103,7 @@ def fit_nuts(
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
     started = time.perf_counter()
-    init_params, first_map = _map_starts(model, data, seed, num_chains) if use_map else (None, None)
+    init_params = _map_starts(model, data, seed, num_chains) if use_map else None
     if init_params is not None and num_chains == 1:
         init_params = {k: v[0] for k, v in init_params.items()}
     map_seconds = time.perf_counter() - started

@@ -46,13 +46,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from numpyro.distributions import biject_to, constraints
 
 from ..exceptions import ConvergenceWarning
 from ..families import DataSummary
 from ..model import RGLM, Dataset
 from .density import constrain, sites
-from .objective import padded_rows, padded_size
+from .objective import padded_rows, padded_size, unconstrain
 from .point import _initial_params
 
 GUIDES = ("normal", "lowrank", "mvn")
@@ -261,7 +260,7 @@ def prepare(
         raise ValueError("give num_steps or num_epochs, not both")
     per_epoch = math.ceil(n / batch_size) if batch_size else 1
     num_steps = num_steps or (num_epochs * per_epoch if num_epochs else 5000)
-    shapes, support = sites(model, n_features, n_classes)
+    shapes, _ = sites(model, n_features, n_classes)
     d = int(sum(np.prod(s) for s in shapes.values()))
     if guide == "lowrank":
         rank = int(rank) if rank is not None else max(1, int(round(math.sqrt(d))))
@@ -285,7 +284,8 @@ def prepare(
     )
 
     rng = np.random.default_rng(seed)
-    start = _unconstrain_start(_initial_params(model, data, rng, jitter=True), support)
+    start = unconstrain(model, _initial_params(model, data, rng, jitter=True))
+    start = {k: np.asarray(v, np.float64) for k, v in start.items()}
     if model.prior.hierarchical:
         weight_scales, _ = model.prior_scales(n_features, data.summary.y_scale)
         for layer in range(model.depth + 1):
@@ -335,14 +335,7 @@ def fit_svi(
         num_particles=num_particles,
         rank=rank,
     )
-    run_chunk, carry, arrays, chunk, num_steps, rank = (
-        run.run_chunk,
-        run.carry,
-        run.arrays,
-        run.chunk,
-        run.num_steps,
-        run.rank,
-    )
+    run_chunk, carry, arrays, chunk, num_steps = run.run_chunk, run.carry, run.arrays, run.chunk, run.num_steps
     key = jax.random.PRNGKey(seed)
     losses, done, started = [], 0, time.perf_counter()
     bar = _progress(progress, num_steps)
@@ -387,8 +380,8 @@ def fit_svi(
         "steps_per_second": len(loss_trace) / elapsed if elapsed > 0 else float("nan"),
         "converged": not stopped,
     }
-    if rank is not None:
-        info["rank"] = rank
+    if run.rank is not None:
+        info["rank"] = run.rank
     return Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)
 
 
@@ -396,16 +389,6 @@ def fit_svi(
 def _cached_schedule(learning_rate, num_steps: int):
     """One schedule object per (rate, steps), so the compiled step loop's cache key is stable."""
     return _learning_rate(learning_rate, num_steps)
-
-
-def _unconstrain_start(start: dict, support: dict) -> dict:
-    out = {}
-    for name, value in start.items():
-        value = np.asarray(value, dtype=np.float64)
-        if support[name] is not constraints.real:
-            value = np.asarray(biject_to(support[name]).inv(jnp.asarray(value)))
-        out[name] = value
-    return out
 
 
 def _progress(progress, total):
