@@ -79,8 +79,10 @@ def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, tr
             return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], pad, axis=0)]) if pad else part)
 
         block = fn(draws, chunk(X), chunk(y), chunk(offset), chunk(trials), jax.random.fold_in(key, start))
-        block = block[:, : stop - start]
-        pieces.append(np.asarray(reduce(block) if reduce is not None else block))
+        if reduce is None:  # sliced by numpy: an eager slice of a device array compiles a program per shape
+            pieces.append(np.asarray(block)[:, : stop - start])
+        else:
+            pieces.append(np.asarray(reduce(block[:, : stop - start])))
     axis = 0 if reduce is not None else 1
     return np.concatenate(pieces, axis=axis)
 

@@ -283,3 +283,18 @@ def test_save_overwrites_atomically(fits, tmp_path):
     fits["nuts"].save(path)
     assert br.load(path).method == "nuts"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
+def test_nuts_diagnostics_match_arviz_summary(nuts_fit):
+    """fit.info's max r-hat and min bulk ESS are ArviZ's (depth 0: judged on the parameters)."""
+    table = nuts_fit.summary()
+    assert nuts_fit.info["diagnosed_on"] == "parameters"
+    assert nuts_fit.info["max_r_hat"] == pytest.approx(table["r_hat"].max(), abs=0.011)  # summary rounds to 2 dp
+    assert nuts_fit.info["min_ess_bulk"] == pytest.approx(table["ess_bulk"].min(), abs=1.0)
+
+
+def test_nuts_diagnostics_warn_on_short_chains(data):
+    """Two chains of 20 draws cannot reach a bulk ESS of 100: the fit must say so."""
+    with pytest.warns(br.DiagnosticsWarning, match="bulk ESS"):
+        fit = _fit(data, "nuts", num_warmup=20, num_samples=20, num_chains=2)
+    assert fit.info["min_ess_bulk"] < 100

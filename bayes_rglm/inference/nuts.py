@@ -22,6 +22,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro.distributions import biject_to, constraints
 from numpyro.infer import MCMC, NUTS
 
 from ..exceptions import DiagnosticsWarning
@@ -139,8 +140,12 @@ def fit_nuts(
     elapsed = time.perf_counter() - started
     _, support = sites(model, data.X.shape[1], data.summary.n_classes)
     unconstrained = mcmc.get_samples(group_by_chain=True)
-    constrained = jax.vmap(jax.vmap(lambda t: constrain(t, support)[0]))(unconstrained)
-    samples = {k: np.asarray(v) for k, v in constrained.items()}
+    # Every transform here acts elementwise or on the last axis, so whole (chain, draw, ...) arrays map
+    # at once: no per-fit compiled vmap.
+    samples = {
+        k: np.asarray(v if support[k] is constraints.real else biject_to(support[k])(v))
+        for k, v in unconstrained.items()
+    }
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {
         "diverging": np.asarray(extra["diverging"]),
