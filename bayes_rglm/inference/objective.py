@@ -16,7 +16,6 @@ errors, differentiated on their natural scale.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -56,17 +55,15 @@ def padded_size(n: int) -> int:
 
 
 def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
-    """Pad the rows to :func:`padded_size` with weight-0 copies of row 0, move to JAX, standardise there.
+    """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
 
-    The columns are centred and scaled (column means and sds of the data rows) inside one
-    compiled call shared by all row counts in a bucket, so the design is
-    copied to the device once and never standardised by numpy.
+    Padded row counts are shared by all fits in a bucket, so they share one compiled solver.
     """
     n = X.shape[0]
     n_pad = padded_size(n)
     weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
     centre = not (model.depth == 0 and not model.family.has_output_bias)
-    Xs, shift, scale = _standardise(padded_rows(X, n_pad), jnp.asarray(weights), n, centre)
+    Xs, shift, scale = standardised_rows(X, n_pad, centre)
     return Problem(
         Xs,
         padded_rows(y, n_pad),
@@ -74,39 +71,60 @@ def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
         padded_rows(trials, n_pad),
         jnp.asarray(weights),
         jnp.asarray(y_scale),
-        shift,
-        scale,
+        jnp.asarray(shift),
+        jnp.asarray(scale),
     )
 
 
-def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
-    """``a`` with rows appended (copies of row 0) up to ``n_pad``, as a float64 JAX array.
+def _aligned_empty(shape) -> np.ndarray:
+    """An uninitialised float64 array in a 64-byte aligned buffer of our own.
 
-    The rows are written once into a 64-byte aligned buffer of our own, which
-    the CPU backend then uses in place (no second copy); nothing else holds
-    that buffer, so it is never modified behind JAX's back.
+    The CPU backend uses such a buffer in place (no copy at ``device_put``);
+    nothing else holds it, so it is never modified behind JAX's back.
     """
-    a = np.asarray(a, dtype=np.float64)
-    n = a.shape[0]
-    shape = (n_pad,) + a.shape[1:]
     size = int(np.prod(shape))
     raw = np.empty(size * 8 + 64, dtype=np.uint8)
     start = (-raw.ctypes.data) % 64
-    out = raw[start : start + size * 8].view(np.float64).reshape(shape)
+    return raw[start : start + size * 8].view(np.float64).reshape(shape)
+
+
+def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
+    """``a`` with rows appended (copies of row 0) up to ``n_pad``, as a float64 JAX array (one copy)."""
+    a = np.asarray(a, dtype=np.float64)
+    n = a.shape[0]
+    out = _aligned_empty((n_pad,) + a.shape[1:])
     out[:n] = a
     out[n:] = a[:1]
     return jax.device_put(out)
 
 
-@functools.partial(jax.jit, static_argnames="centre")
-def _standardise(X, weights, n, centre: bool):
-    """Weighted column means and sds of the data rows; ``(X - shift) / scale`` (constant columns left alone)."""
-    mean = (weights @ X) / n
-    sd = jnp.sqrt((weights @ jnp.square(X - mean)) / n)
-    constant = sd <= 1e-12 * jnp.maximum(jnp.max(jnp.abs(X), axis=0), 1.0)
-    scale = jnp.where(constant, 1.0, sd)
-    shift = jnp.where(constant | (not centre), 0.0, mean)
-    return (X - shift) / scale, shift, scale
+def standardised_rows(X: np.ndarray, n_pad: int, centre: bool) -> tuple[jax.Array, np.ndarray, np.ndarray]:
+    """``(X - shift) / scale`` padded to ``n_pad`` rows (copies of row 0), with ``shift`` and ``scale``.
+
+    ``shift`` is the column mean (0 when ``centre`` is false) and ``scale`` the
+    column sd about the mean; a constant column (sd at most 1e-12 of its
+    mean's size) is left as it is.  Written straight into the padded buffer
+    (two passes over ``X``), which the device then uses in place.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    out = _aligned_empty((n_pad, X.shape[1]))
+    mean = X.mean(axis=0)
+    rows = out[:n]
+    np.subtract(X, mean, out=rows)
+    sd = np.sqrt(np.einsum("ij,ij->j", rows, rows) / n)
+    constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+    scale = np.where(constant, 1.0, sd)
+    shift = np.where(constant | (not centre), 0.0, mean)
+    if centre:
+        # Constant columns go back to their values (centring would make them 0).
+        if constant.any():
+            rows[:, constant] = X[:, constant]
+        rows *= 1.0 / scale
+    else:
+        np.multiply(X, 1.0 / scale, out=rows)
+    out[n:] = rows[:1]
+    return jax.device_put(out), shift, scale
 
 
 def to_original(params: dict, shift, scale) -> dict:
@@ -187,19 +205,25 @@ def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: 
     return lambda theta, problem: derivatives(theta, problem)[2]
 
 
-def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool, hessian: bool = True):
     """Value, gradient and exact Hessian of the depth-0 objective from per-row derivatives in ``(eta_i, nuisance)``.
 
     With ``eta = X~ B`` linear in the coefficients ``B``, the gradient is
     ``X~' dl/deta`` and the coefficient block of the Hessian is
     ``X~' diag(d2l/deta2) X~`` (one weighted cross-product, as in IRLS); the
-    cross terms with the nuisance parameters are ``X~' d2l/(deta dnu)``.  One
-    pass computes ``eta`` once for all three.  This costs O(n p^2) instead of
-    the O(n p^2 (p + m)) of a dense autodiff Hessian.
+    cross terms with the nuisance parameters are ``X~' d2l/(deta dnu)``.  This
+    costs O(n p^2) instead of the O(n p^2 (p + m)) of a dense autodiff Hessian.
+
+    Everything is summed block by block over the rows (:func:`sum_over_rows`):
+    each block of ``X`` is read from memory once for ``eta``, the gradient and
+    the cross-products, and stays in cache meanwhile.  With ``hessian=False``
+    the function returns ``(value, gradient)`` only (one read of ``X``, no
+    cross-products).
     """
     family, link = model.family, model.link
     names = [n.name for n in family.nuisance]
     prior = negative_log_prior(model, n_classes, unconstrained)
+    bias = family.has_output_bias
 
     def derivatives(theta, problem: Problem):
         n, p = problem.X.shape
@@ -207,12 +231,7 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
         params = unravel(theta)
         nuisance = {k: params[k] for k in names}
         v, unravel_v = ravel_pytree(nuisance)
-        bias = family.has_output_bias
-        X, w = problem.X, problem.weights
         columns = params["w0"].shape[1]
-        eta = X @ params["w0"] + problem.offset[:, None]
-        if bias:
-            eta = eta + params["b0"]
 
         def row_nll(eta_i, v_i, y_i, trials_i):
             nu = unravel_v(v_i)
@@ -222,40 +241,64 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
 
         def row_derivatives(eta_i, v_i, y_i, trials_i):
             value, grads = jax.value_and_grad(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
+            if not hessian:
+                return value, grads
             return value, grads, jax.hessian(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
 
-        rows, (g_e, g_v), ((h_ee, h_ev), (_, h_vv)) = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(
-            eta, v, problem.y, problem.trials
-        )
-        value = jnp.sum(w * rows)
-        g_e = w[:, None] * g_e
-        grad_parts = [(g_e.T @ X).T.ravel()]  # X' G, computed as (G' X)' (a faster product on CPU)
-        if bias:
-            grad_parts.append(jnp.sum(g_e, axis=0))
-        if names:
-            grad_parts.append(jnp.sum(w[:, None] * g_v, axis=0))
-        h_ee = jax.lax.optimization_barrier(h_ee * w[:, None, None])
-        d_coef = (p + bias) * columns
-        # The design [X, 1] is never formed: its cross-products are assembled from X's (no n x p copy).
-        block_cc = _cross_products(X, h_ee, bias).reshape(d_coef, d_coef)
-        if names:
-            h_ev = h_ev * w[:, None, None]
-            block_cv = jnp.einsum("ij,iam->jam", X, h_ev)
+        def block_sums(X, y, offset, trials, w):
+            eta = X @ params["w0"] + offset[:, None]
             if bias:
-                block_cv = jnp.concatenate([block_cv, jnp.sum(h_ev, axis=0)[None]], axis=0)
-            block_cv = block_cv.reshape(d_coef, v.size)
-            block_vv = jnp.sum(h_vv * w[:, None, None], axis=0)
-            structured = jnp.block([[block_cc, block_cv], [block_cv.T, block_vv]])
-        else:
-            structured = block_cc
+                eta = eta + params["b0"]
+            rows, (g_e, g_v), *second = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(eta, v, y, trials)
+            g_e = w[:, None] * g_e
+            sums = {
+                "value": jnp.sum(w * rows),
+                "g_w": g_e.T @ X,  # (columns, p): X' G computed as G' X (a faster product on CPU)
+                "g_b": jnp.sum(g_e, axis=0),
+                "g_v": jnp.sum(w[:, None] * g_v, axis=0),
+            }
+            if hessian:
+                (h_ee, h_ev), (_, h_vv) = second[0]
+                h_ee = jax.lax.optimization_barrier(h_ee * w[:, None, None])
+                sums["xx"] = _block_cross_product(X, h_ee)
+                sums["x1"] = jnp.einsum("ij,iab->jab", X, h_ee)  # sum_i x_ij h_iab
+                sums["h_sum"] = jnp.sum(h_ee, axis=0)
+                if names:
+                    h_ev = h_ev * w[:, None, None]
+                    sums["x_ev"] = jnp.einsum("ij,iam->jam", X, h_ev)
+                    sums["h_ev"] = jnp.sum(h_ev, axis=0)
+                    sums["h_vv"] = jnp.sum(h_vv * w[:, None, None], axis=0)
+            return sums
+
+        sums = sum_over_rows(block_sums, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        value = sums["value"]
+        grad_parts = [sums["g_w"].T.ravel()]
+        if bias:
+            grad_parts.append(sums["g_b"])
+        if names:
+            grad_parts.append(sums["g_v"])
         order = _permutation(params, names, p, columns, bias)
         grad = jnp.concatenate(grad_parts)[order]
-        hessian = structured[order][:, order]
         if use_prior:
             value = value + prior(theta, problem)
             grad = grad + jax.grad(prior)(theta, problem)
-            hessian = hessian + jax.hessian(prior)(theta, problem)
-        return value, grad, hessian
+        if not hessian:
+            return value, grad
+        d_coef = (p + bias) * columns
+        # The design [X, 1] is never formed: its cross-products are assembled from X's (no n x p copy).
+        block_cc = _assemble_cross_products(sums["xx"], sums["x1"], sums["h_sum"], bias).reshape(d_coef, d_coef)
+        if names:
+            block_cv = sums["x_ev"]
+            if bias:
+                block_cv = jnp.concatenate([block_cv, sums["h_ev"][None]], axis=0)
+            block_cv = block_cv.reshape(d_coef, v.size)
+            structured = jnp.block([[block_cc, block_cv], [block_cv.T, sums["h_vv"]]])
+        else:
+            structured = block_cc
+        hess = structured[order][:, order]
+        if use_prior:
+            hess = hess + jax.hessian(prior)(theta, problem)
+        return value, grad, hess
 
     return derivatives
 
@@ -263,8 +306,9 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
 def row_chunk(n: int, p: int) -> int:
     """Rows per block for sums over rows: a power of two dividing ``n`` with a block of at most ~2 MiB.
 
-    Summing cross-products block by block (a ``lax.scan``) keeps each block in
-    cache; on CPU this halves the time of ``X' diag(h) X`` at 100k x 50.
+    Summing block by block (a ``lax.scan``) keeps each block in cache while it
+    is used: on CPU this halves the time of ``X' diag(h) X`` at 100k x 50, and
+    lets one read of ``X`` serve ``eta``, the gradient and the cross-products.
     """
     target = 1 << max(int(np.floor(np.log2(max(2**18 // max(p, 1), 1)))), 9)
     chunk = n & -n  # the largest power of two dividing n
@@ -273,7 +317,10 @@ def row_chunk(n: int, p: int) -> int:
 
 
 def sum_over_rows(fn, *arrays):
-    """``fn(*arrays)`` for a function that sums over the leading (row) axis, evaluated block by block."""
+    """``fn(*arrays)`` for a function that sums over the leading (row) axis, evaluated block by block.
+
+    ``fn`` may return any pytree of arrays; each leaf is summed over the blocks.
+    """
     n = arrays[0].shape[0]
     p = int(np.prod(arrays[0].shape[1:])) if arrays[0].ndim > 1 else 1
     chunk = row_chunk(n, p)
@@ -283,30 +330,27 @@ def sum_over_rows(fn, *arrays):
     first = jax.eval_shape(fn, *(b[0] for b in blocks))
 
     def body(total, block):
-        return total + fn(*block), None
+        return jax.tree_util.tree_map(jnp.add, total, fn(*block)), None
 
-    total, _ = jax.lax.scan(body, jnp.zeros(first.shape, first.dtype), blocks)
+    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), first)
+    total, _ = jax.lax.scan(body, zeros, blocks)
     return total
 
 
-def _cross_products(X, h, bias: bool):
-    """``sum_i d_ir d_is h_iab`` for the design ``d = [X, 1]`` (or ``X``), shape ``(r, a, s, b)``."""
-    n, p = X.shape
-    k = h.shape[1]
+def _block_cross_product(X, h):
+    """``sum_i x_ij h_iab x_ik`` over the rows of one block, shape ``(j, a, k, b)``."""
+    p, k = X.shape[1], h.shape[1]
     if k == 1:
-        xx = sum_over_rows(lambda X, h: (X * h[:, None]).T @ X, X, h[:, 0, 0])
-        if not bias:
-            return xx.reshape(p, 1, p, 1)
-        x1 = h[:, 0, 0] @ X
-        top = jnp.concatenate([xx, x1[:, None]], axis=1)
-        bottom = jnp.concatenate([x1, jnp.sum(h[:, 0, 0])[None]])[None, :]
-        return jnp.concatenate([top, bottom], axis=0).reshape(p + 1, 1, p + 1, 1)
-    xx = sum_over_rows(lambda X, h: jnp.einsum("ij,iab,ik->jakb", X, h, X), X, h)
+        return ((X * h[:, 0, 0][:, None]).T @ X).reshape(p, 1, p, 1)
+    return jnp.einsum("ij,iab,ik->jakb", X, h, X)
+
+
+def _assemble_cross_products(xx, x1, h_sum, bias: bool):
+    """Cross-products of the design ``d = [X, 1]`` (or ``X``) from those of ``X``, shape ``(r, a, s, b)``."""
     if not bias:
         return xx
-    x1 = jnp.einsum("ij,iab->jab", X, h)  # sum_i x_ij h_iab
     top = jnp.concatenate([xx, x1[:, :, None, :]], axis=2)  # (j, a, s, b), s = bias in the last slot
-    bottom = jnp.concatenate([jnp.einsum("kab->akb", x1)[None], jnp.sum(h, axis=0)[None, :, None, :]], axis=2)
+    bottom = jnp.concatenate([jnp.einsum("kab->akb", x1)[None], h_sum[None, :, None, :]], axis=2)
     return jnp.concatenate([top, bottom], axis=0)
 
 

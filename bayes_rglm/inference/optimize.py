@@ -153,7 +153,14 @@ def newton(objective: Callable, hessian: Callable, x0: jax.Array, tol: float = 1
     return Solution(x, value, jnp.linalg.norm(grad), it, small & finite)
 
 
-def newton_fused(derivatives: Callable, objective: Callable, x0: jax.Array, tol: float = 1e-10, max_iter: int = 100):
+def newton_fused(
+    derivatives: Callable,
+    objective: Callable,
+    x0: jax.Array,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    value_and_grad: Callable | None = None,
+):
     """Damped Newton with ``derivatives(x) -> (f, g, H)`` evaluated together; also returns ``H`` at the result.
 
     Each iteration evaluates all three at the full Newton step (accepted in
@@ -164,8 +171,10 @@ def newton_fused(derivatives: Callable, objective: Callable, x0: jax.Array, tol:
     and that Hessian is returned, so standard errors need no further pass.
     A final Newton step with it (kept if the objective does not rise) takes
     the point from about ``sqrt(tol |f|)`` standard errors of the optimum to
-    the square of that.
+    the square of that.  ``value_and_grad`` (default: by autodiff of
+    ``objective``) evaluates that last point.
     """
+    value_and_grad = jax.value_and_grad(objective) if value_and_grad is None else value_and_grad
 
     def decrement(f, value, grad):
         slope = jnp.vdot(grad, solve(f, grad))
@@ -201,7 +210,7 @@ def newton_fused(derivatives: Callable, objective: Callable, x0: jax.Array, tol:
     # (the test above stops at a decrement of tol * |f|, i.e. about sqrt(tol |f|) standard errors away).
     # Kept only if the objective does not increase; the returned Hessian stays the last one evaluated.
     x_last = x - solve(f, grad)
-    value_last, grad_last = jax.value_and_grad(objective)(x_last)
+    value_last, grad_last = value_and_grad(x_last)
     keep = converged & jnp.isfinite(value_last) & (value_last <= value) & jnp.all(jnp.isfinite(grad_last))
     x, value, grad = jax.tree_util.tree_map(
         lambda a, b: jnp.where(keep, a, b), (x_last, value_last, grad_last), (x, value, grad)

@@ -44,6 +44,7 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
     objective = obj.negative_log_density(model, n_classes, use_prior, unconstrained=True)
     if model.depth == 0:
         derivatives = obj.depth0_derivatives(model, n_classes, use_prior, unconstrained=True)
+        value_and_grad = obj.depth0_derivatives(model, n_classes, use_prior, unconstrained=True, hessian=False)
         # Without nuisance parameters the unconstrained and natural scales coincide: the Hessian at the
         # solution, which the solver returns, is the observed information.
         natural = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=False)
@@ -53,7 +54,12 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
 
         def solve(theta0, problem):
             return newton_fused(
-                lambda t: derivatives(t, problem), lambda t: objective(t, problem), theta0, tol, max_iter
+                lambda t: derivatives(t, problem),
+                lambda t: objective(t, problem),
+                theta0,
+                tol,
+                max_iter,
+                value_and_grad=lambda t: value_and_grad(t, problem),
             )
     else:
         hessian = jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False))
