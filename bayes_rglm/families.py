@@ -146,6 +146,8 @@ def Bernoulli() -> Family:
 
     def log_likelihood(eta, y, link, nu, trials):
         e = eta[:, 0]
+        if link.name == "logit":  # the canonical form y eta - log(1 + e^eta): one softplus instead of two
+            return y * e - jax.nn.softplus(e)
         return y * link.log_cdf(e) + (1.0 - y) * link.log_sf(e)
 
     def proba(eta, link, nu):
@@ -173,6 +175,8 @@ def Binomial() -> Family:
     def log_likelihood(eta, y, link, nu, trials):
         e = eta[:, 0]
         log_choose = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
+        if link.name == "logit":  # canonical form, as for Bernoulli
+            return log_choose + y * e - trials * jax.nn.softplus(e)
         return log_choose + y * link.log_cdf(e) + (trials - y) * link.log_sf(e)
 
     def sample(key, eta, link, nu, trials):

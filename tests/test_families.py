@@ -155,8 +155,13 @@ def _tobit_cases():
     tables = [
         ("tobit", families.Tobit(), np.array([0.0, 1.3, 2.2, 0.0, 0.7, 4.0]), 0.0, np.inf),
         ("tobit[0,5]", families.Tobit(lower=0.0, upper=5.0), np.array([0.0, 1.3, 5.0, 0.0, 0.7, 5.0]), 0.0, 5.0),
-        ("tobit[-inf,2]", families.Tobit(lower=-np.inf, upper=2.0), np.array([-3.0, 1.3, 2.0, 0.0, 0.7, 2.0]),
-         -np.inf, 2.0),
+        (
+            "tobit[-inf,2]",
+            families.Tobit(lower=-np.inf, upper=2.0),
+            np.array([-3.0, 1.3, 2.0, 0.0, 0.7, 2.0]),
+            -np.inf,
+            2.0,
+        ),
     ]
     for name, family, y, lower, upper in tables:
         ref = _tobit_reference(y, eta, sigma, lower, upper)
@@ -185,8 +190,15 @@ def _ordinal_cases():
 LOGLIK_CASES = [
     case
     for cases in (
-        _gaussian_cases, _bernoulli_cases, _binomial_cases, _categorical_cases, _poisson_cases, _gamma_cases,
-        _negative_binomial_cases, _tobit_cases, _ordinal_cases,
+        _gaussian_cases,
+        _bernoulli_cases,
+        _binomial_cases,
+        _categorical_cases,
+        _poisson_cases,
+        _gamma_cases,
+        _negative_binomial_cases,
+        _tobit_cases,
+        _ordinal_cases,
     )
     for case in cases()
 ]
@@ -208,8 +220,9 @@ def _jnp_nuisance(nu: dict) -> dict:
 def test_log_likelihood_matches_scipy(case: Case):
     link = get_link(case.link)
     trials = None if case.trials is None else jnp.asarray(case.trials)
-    out = case.family.log_likelihood(jnp.asarray(case.eta), jnp.asarray(case.y), link, _jnp_nuisance(case.nuisance),
-                                     trials)
+    out = case.family.log_likelihood(
+        jnp.asarray(case.eta), jnp.asarray(case.y), link, _jnp_nuisance(case.nuisance), trials
+    )
     assert out.shape == case.y.shape
     np.testing.assert_allclose(np.asarray(out, dtype=np.float64), case.reference, rtol=1e-10, atol=1e-12)
 
@@ -234,20 +247,22 @@ MC_CASES = [
     McCase("gaussian-identity", families.Gaussian(), "identity", _col([-1.0, 0.5, 3.0]), {"sigma": 0.8}),
     McCase("gaussian-log", families.Gaussian(), "log", _col([-1.0, 0.5, 1.5]), {"sigma": 0.8}),
     *[McCase(f"bernoulli-{name}", families.Bernoulli(), name, _col([-1.5, 0.0, 0.8])) for name in CDF],
-    *[McCase(f"binomial-{name}", families.Binomial(), name, _col([-1.0, 0.2, 1.0]), {}, np.array([1.0, 4.0, 12.0]))
-      for name in ("logit", "cloglog")],
+    *[
+        McCase(f"binomial-{name}", families.Binomial(), name, _col([-1.0, 0.2, 1.0]), {}, np.array([1.0, 4.0, 12.0]))
+        for name in ("logit", "cloglog")
+    ],
     McCase("poisson-log", families.Poisson(), "log", _col([-1.0, 0.5, 2.0]), {}),
     McCase("poisson-sqrt", families.Poisson(), "sqrt", _col([0.5, 1.0, 2.5]), {}),
     McCase("gamma-inverse", families.Gamma(), "inverse", _col([0.5, 1.0, 3.0]), {"concentration": 2.5}),
     McCase("gamma-log", families.Gamma(), "log", _col([-1.0, 0.5, 2.0]), {"concentration": 0.7}),
-    McCase("negative_binomial-log", families.NegativeBinomial(), "log", _col([-1.0, 0.5, 2.0]),
-           {"concentration": 1.7}),
+    McCase("negative_binomial-log", families.NegativeBinomial(), "log", _col([-1.0, 0.5, 2.0]), {"concentration": 1.7}),
     McCase("tobit", families.Tobit(), "identity", _col([-1.0, 0.3, 1.5]), {"sigma": 1.2}),
     McCase("tobit[0,5]", families.Tobit(lower=0.0, upper=5.0), "identity", _col([-0.5, 2.5, 5.5]), {"sigma": 1.5}),
-    McCase("tobit[-inf,2]", families.Tobit(lower=-np.inf, upper=2.0), "tobit", _col([0.5, 2.0, 3.0]),
-           {"sigma": 1.0}),
-    *[McCase(f"ordinal-{name}", families.Ordinal(), name, _col([-1.5, 0.2, 2.0]), ORD_CUTS)
-      for name in ("logit", "probit", "cloglog")],
+    McCase("tobit[-inf,2]", families.Tobit(lower=-np.inf, upper=2.0), "tobit", _col([0.5, 2.0, 3.0]), {"sigma": 1.0}),
+    *[
+        McCase(f"ordinal-{name}", families.Ordinal(), name, _col([-1.5, 0.2, 2.0]), ORD_CUTS)
+        for name in ("logit", "probit", "cloglog")
+    ],
 ]
 
 
@@ -263,8 +278,9 @@ def _draws(family: Family, link, eta, nu, trials, seed=0) -> np.ndarray:
     and the persistent compilation cache of ``conftest.py`` makes re-runs cheap).
     """
     keys = jax.random.split(jax.random.PRNGKey(seed), N_DRAWS)
-    draw = jax.jit(jax.vmap(lambda key, eta, nu, trials: family.sample(key, eta, link, nu, trials),
-                            in_axes=(0, None, None, None)))
+    draw = jax.jit(
+        jax.vmap(lambda key, eta, nu, trials: family.sample(key, eta, link, nu, trials), in_axes=(0, None, None, None))
+    )
     return np.asarray(draw(keys, eta, nu, trials), dtype=np.float64)
 
 
@@ -272,9 +288,7 @@ def _assert_within_se(draws: np.ndarray, expected: np.ndarray, what: str):
     mc_mean = draws.mean(axis=0)
     se = draws.std(axis=0, ddof=1) / np.sqrt(draws.shape[0])
     z = np.abs(mc_mean - expected) / np.maximum(se, 1e-12)
-    assert np.all(z <= N_SE), (
-        f"{what}: Monte-Carlo mean {mc_mean} vs {expected}, |diff|/se = {z} (limit {N_SE})"
-    )
+    assert np.all(z <= N_SE), f"{what}: Monte-Carlo mean {mc_mean} vs {expected}, |diff|/se = {z} (limit {N_SE})"
 
 
 @pytest.mark.slow
@@ -324,14 +338,9 @@ def test_categorical_mean_is_modal_class():
 EXTREME_ETA = np.array([-1000.0, -300.0, -40.0, -5.0, 0.0, 5.0, 40.0, 300.0, 1000.0])
 
 
-
 @pytest.mark.parametrize(
     "link",
-    [
-        pytest.param(name, marks=[] if name == "cloglog"
-                     else [])
-        for name in families.Ordinal().allowed_links
-    ],
+    [pytest.param(name, marks=[] if name == "cloglog" else []) for name in families.Ordinal().allowed_links],
 )
 def test_ordinal_proba_sums_to_one_and_is_finite_up_to_1e3(link):
     family = families.Ordinal()
@@ -374,8 +383,7 @@ def test_bernoulli_proba_columns():
     family, eta = families.Bernoulli(), _col(REAL_ETA)
     for name in family.allowed_links:
         proba = np.asarray(family.proba(jnp.asarray(eta), get_link(name), {}))
-        np.testing.assert_allclose(proba, np.stack([1 - CDF[name](REAL_ETA), CDF[name](REAL_ETA)], axis=1),
-                                   atol=1e-12)
+        np.testing.assert_allclose(proba, np.stack([1 - CDF[name](REAL_ETA), CDF[name](REAL_ETA)], axis=1), atol=1e-12)
 
 
 # --------------------------------------------------------------------------- validate / registry / links
@@ -447,3 +455,25 @@ def test_disallowed_link_raises_naming_allowed_links(family: Family):
             assert family.name in message and link.name in message
             missing = [allowed for allowed in family.allowed_links if allowed not in message]
             assert not missing, f"message does not name allowed links {missing}: {message}"
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "binomial"])
+def test_logit_canonical_form_is_stable_at_extreme_eta(family):
+    """The canonical logit form ``y eta - t log(1 + e^eta)`` equals scipy's log-pmf, finite at |eta| up to 800."""
+    from scipy.special import expit
+    from scipy.stats import binom
+
+    eta = np.array([-800.0, -40.0, -3.0, 0.0, 2.5, 40.0, 800.0])
+    trials = np.full(eta.size, 1.0 if family == "bernoulli" else 7.0)
+    fam, link = get_family(family), get_link("logit")
+    for y in (np.zeros(eta.size), trials.copy(), np.minimum(trials, 3.0)):
+        got = np.asarray(fam.log_likelihood(jnp.asarray(eta[:, None]), jnp.asarray(y), link, {}, jnp.asarray(trials)))
+        assert np.all(np.isfinite(got)) and np.all(got <= 0.0)
+        # log p = y log F + (t - y) log(1 - F) in log-sigmoid form, the exact reference at any eta
+        log_f, log_sf = -np.logaddexp(0.0, -eta), -np.logaddexp(0.0, eta)
+        log_choose = binom.logpmf(y, trials, 0.5) - trials * np.log(0.5)
+        expected = log_choose + y * log_f + (trials - y) * log_sf
+        # absolute error of order eps * |eta| is all a sum of log-likelihoods can resolve
+        assert np.all(np.abs(got - expected) <= 1e-13 * (np.maximum(1.0, np.abs(eta)) + np.abs(expected)))
+        moderate = np.abs(eta) < 30  # expit rounds to 1 beyond that
+        np.testing.assert_allclose(got[moderate], binom.logpmf(y, trials, expit(eta))[moderate], rtol=1e-12, atol=1e-14)
