@@ -87,6 +87,19 @@ class Family:
     uses_trials: bool = False
     description: str = ""
     options: tuple = ()  # constructor arguments other than priors, for saving the spec
+    # ``log_base(y, trials)``: the part of ``log_likelihood`` that depends on neither eta nor the
+    # nuisance parameters (``-log y!`` for counts, ``log C(t, y)`` for binomial), and ``kernel``, the rest:
+    # ``log_likelihood = kernel + log_base``.  Optimisers evaluate the kernel and add the base once.
+    kernel: Callable | None = None
+    log_base: Callable | None = None
+
+    def log_kernel(self, eta, y, link, nuisance, trials):
+        """``log_likelihood`` without the ``log_base`` term (the whole of it when there is none)."""
+        return (self.kernel or self.log_likelihood)(eta, y, link, nuisance, trials)
+
+    def log_base_measure(self, y, trials):
+        """The ``log_base`` term per row (zeros when the family has none)."""
+        return jnp.zeros_like(y) if self.log_base is None else self.log_base(y, trials)
 
     def output_columns(self, summary: DataSummary) -> int:
         """Columns of the output layer: K-1 for categorical, 1 otherwise."""
@@ -172,12 +185,17 @@ def Bernoulli() -> Family:
 def Binomial() -> Family:
     """``y ~ Binomial(trials, F(eta))``: ``y`` successes out of ``trials``."""
 
-    def log_likelihood(eta, y, link, nu, trials):
+    def log_choose(y, trials):
+        return gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
+
+    def kernel(eta, y, link, nu, trials):
         e = eta[:, 0]
-        log_choose = gammaln(trials + 1.0) - gammaln(y + 1.0) - gammaln(trials - y + 1.0)
         if link.name == "logit":  # canonical form, as for Bernoulli
-            return log_choose + y * e - trials * jax.nn.softplus(e)
-        return log_choose + y * link.log_cdf(e) + (trials - y) * link.log_sf(e)
+            return y * e - trials * jax.nn.softplus(e)
+        return y * link.log_cdf(e) + (trials - y) * link.log_sf(e)
+
+    def log_likelihood(eta, y, link, nu, trials):
+        return log_choose(y, trials) + kernel(eta, y, link, nu, trials)
 
     def sample(key, eta, link, nu, trials):
         return jax.random.binomial(key, trials, _probability(link, eta[:, 0])).astype(eta.dtype)
@@ -192,6 +210,8 @@ def Binomial() -> Family:
         _validate_binomial,
         uses_trials=True,
         description="successes out of trials (trials=)",
+        kernel=kernel,
+        log_base=log_choose,
     )
 
 
@@ -219,25 +239,40 @@ def Categorical() -> Family:
     )
 
 
-def _mean_family(name, canonical, allowed, log_density, sample, validate, nuisance, description):
+def _mean_family(name, canonical, allowed, log_density, sample, validate, nuisance, description, log_base=None):
+    """A family by its mean: ``log_density(y, log_mu, nu)`` (+ ``log_base(y)`` when given)."""
+
+    def kernel(eta, y, link, nu, trials):
+        return log_density(y, link.log_mean(eta[:, 0]), nu)
+
+    def log_likelihood(eta, y, link, nu, trials):
+        value = kernel(eta, y, link, nu, trials)
+        return value if log_base is None else value + log_base(y)
+
     return Family(
         name,
         canonical,
         allowed,
-        lambda eta, y, link, nu, trials: log_density(y, link.log_mean(eta[:, 0]), nu),
+        log_likelihood,
         lambda eta, link, nu, trials: link.inverse(eta[:, 0]),
         lambda key, eta, link, nu, trials: sample(key, link.inverse(eta[:, 0]), nu).astype(eta.dtype),
         validate,
         nuisance,
         description=description,
+        kernel=None if log_base is None else kernel,
+        log_base=None if log_base is None else (lambda y, trials: log_base(y)),
     )
+
+
+def _minus_log_factorial(y):
+    return -gammaln(y + 1.0)
 
 
 def Poisson() -> Family:
     """``y ~ Poisson(f(eta))``; ``log mu`` taken from the link in stable form."""
 
     def log_density(y, log_mu, nu):
-        return jnp.where(y > 0, y * log_mu, 0.0) - jnp.exp(log_mu) - gammaln(y + 1.0)
+        return jnp.where(y > 0, y * log_mu, 0.0) - jnp.exp(log_mu)  # - log y! is the base term
 
     return _mean_family(
         "poisson",
@@ -248,6 +283,7 @@ def Poisson() -> Family:
         _validate_counts("poisson"),
         (),
         "counts 0, 1, 2, ...",
+        log_base=_minus_log_factorial,
     )
 
 
@@ -277,11 +313,7 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         r = nu["concentration"]
         log_r_mu = jnp.logaddexp(jnp.log(r), log_mu)
         return (
-            gammaln(y + r)
-            - gammaln(r)
-            - gammaln(y + 1.0)
-            + r * (jnp.log(r) - log_r_mu)
-            + jnp.where(y > 0, y * (log_mu - log_r_mu), 0.0)
+            gammaln(y + r) - gammaln(r) + r * (jnp.log(r) - log_r_mu) + jnp.where(y > 0, y * (log_mu - log_r_mu), 0.0)
         )
 
     def sample(key, mu, nu):
@@ -298,6 +330,7 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         _validate_counts("negative_binomial"),
         (concentration_parameter(concentration_prior),),
         "over-dispersed counts",
+        log_base=_minus_log_factorial,
     )
 
 

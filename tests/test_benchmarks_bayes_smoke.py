@@ -13,8 +13,12 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _run(script: str, out: Path, timeout: int) -> str:
-    proc = subprocess.run([sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out)],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out.read_text()
 
@@ -42,8 +46,9 @@ def _check_section(text: str, name: str) -> None:
 @pytest.mark.slow
 def test_svi_minibatch_quick(tmp_path):
     out = tmp_path / "B.md"
-    out.write_text("# Benchmarks\n\nkept above\n\n<!-- svi_minibatch:start -->\nstale\n<!-- svi_minibatch:end -->"
-                   "\n\nkept below\n")
+    out.write_text(
+        "# Benchmarks\n\nkept above\n\n<!-- svi_minibatch:start -->\nstale\n<!-- svi_minibatch:end -->\n\nkept below\n"
+    )
     out.chmod(0o644)
     text = _run("svi_minibatch.py", out, timeout=1500)
     _check_section(text, "svi_minibatch")
@@ -74,8 +79,9 @@ def test_svi_minibatch_quick(tmp_path):
 @pytest.mark.slow
 def test_nuts_bnn_quick(tmp_path):
     out = tmp_path / "B.md"
-    out.write_text("# Benchmarks\n\nkept above\n\n<!-- nuts_bnn:start -->\nstale\n<!-- nuts_bnn:end -->"
-                   "\n\nkept below\n")
+    out.write_text(
+        "# Benchmarks\n\nkept above\n\n<!-- nuts_bnn:start -->\nstale\n<!-- nuts_bnn:end -->\n\nkept below\n"
+    )
     text = _run("nuts_bnn.py", out, timeout=2400)
     _check_section(text, "nuts_bnn")
 
@@ -96,9 +102,18 @@ def test_specs_quick_subset(tmp_path):
     out = tmp_path / "B.md"
     out.write_text("# Benchmarks\n\nkept above\n\n<!-- specs:start -->\nstale\n<!-- specs:end -->\n\nkept below\n")
     proc = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "specs.py"), "--quick", "--specs", "wine_softmax,star98_binomial",
-         "--out", str(out)],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            str(BENCHMARKS / "specs.py"),
+            "--quick",
+            "--specs",
+            "wine_softmax,star98_binomial",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     text = out.read_text()

@@ -18,8 +18,9 @@ def test_glm_mle_quick(tmp_path):
     pytest.importorskip("statsmodels")
     out = tmp_path / "B.md"
     out.write_text("# Benchmarks\n\nkept above\n\n<!-- glm_mle:start -->\nstale\n<!-- glm_mle:end -->\n\nkept below\n")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out)], capture_output=True,
-                          text=True, timeout=900)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     text = out.read_text()

@@ -62,8 +62,10 @@ BAD = {
     "bad toml": ("[data\ndataset = 1", "not valid TOML"),
     "wrong type": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\nhidden = 3\n', "model.hidden"),
     "unknown link": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\nlink = "foo"\n', "link"),
-    "unknown method": ('[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\n[inference]\nmethod = "gibbs"\n',
-                       "inference.method"),
+    "unknown method": (
+        '[data]\ndataset = "iris"\n[model]\nfamily = "categorical"\n[inference]\nmethod = "gibbs"\n',
+        "inference.method",
+    ),
 }
 
 

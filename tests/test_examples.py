@@ -10,17 +10,27 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run(script, *args):
-    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True,
-                          timeout=3000)
+    return subprocess.run([sys.executable, str(EXAMPLES / script), *args], capture_output=True, text=True, timeout=3000)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script,outputs", [
-    ("map_vs_mle.py", ["map_vs_mle.md", "map_vs_mle_bernoulli.png", "map_vs_mle_poisson.png",
-                       "map_vs_mle_gaussian.png", "map_vs_mle_categorical.png"]),
-    ("how_deep.py", ["how_deep.md"]),
-    ("prior_sweep.py", ["prior_sweep.md", "prior_sweep.png"]),
-])
+@pytest.mark.parametrize(
+    "script,outputs",
+    [
+        (
+            "map_vs_mle.py",
+            [
+                "map_vs_mle.md",
+                "map_vs_mle_bernoulli.png",
+                "map_vs_mle_poisson.png",
+                "map_vs_mle_gaussian.png",
+                "map_vs_mle_categorical.png",
+            ],
+        ),
+        ("how_deep.py", ["how_deep.md"]),
+        ("prior_sweep.py", ["prior_sweep.md", "prior_sweep.png"]),
+    ],
+)
 def test_example_quick(script, outputs, tmp_path):
     p = run(script, "--quick", "--out", str(tmp_path))
     assert p.returncode == 0, p.stderr[-3000:]
@@ -29,12 +39,15 @@ def test_example_quick(script, outputs, tmp_path):
     assert "results written to" in p.stdout
 
 
-@pytest.mark.parametrize("script,args", [
-    ("map_vs_mle.py", ["--family", "poison"]),
-    ("map_vs_mle.py", ["--reps", "0"]),
-    ("how_deep.py", ["--method", "gibbs"]),
-    ("prior_sweep.py", ["--n-train", "3"]),
-])
+@pytest.mark.parametrize(
+    "script,args",
+    [
+        ("map_vs_mle.py", ["--family", "poison"]),
+        ("map_vs_mle.py", ["--reps", "0"]),
+        ("how_deep.py", ["--method", "gibbs"]),
+        ("prior_sweep.py", ["--n-train", "3"]),
+    ],
+)
 def test_example_bad_flags(script, args):
     p = run(script, *args)
     assert p.returncode == 2 and "Traceback" not in p.stderr

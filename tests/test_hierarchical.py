@@ -27,8 +27,9 @@ def _data(signal: bool):
 def svi_fit(request):
     X, y = _data(request.param)
     model = br.RGLM("gaussian", prior=br.GaussianPrior(scale=2.0, hierarchical=True))
-    fit = model.fit(X, y, method="svi", guide="normal", num_steps=3000, learning_rate=0.02, num_samples=2000,
-                    progress=False)
+    fit = model.fit(
+        X, y, method="svi", guide="normal", num_steps=3000, learning_rate=0.02, num_samples=2000, progress=False
+    )
     return request.param, fit
 
 
@@ -59,8 +60,9 @@ def test_nuts_hierarchical_agrees_with_svi_on_the_signal(svi_fit):
     nuts = model.fit(X, y, method="nuts", num_warmup=300, num_samples=300, num_chains=2, progress=False)
     assert nuts.samples["prior_scale0"].shape == (2, 300)
     np.testing.assert_allclose(nuts.params["w0"][:, 0], fit.params["w0"][:, 0], atol=0.05)
-    np.testing.assert_allclose(np.median(nuts.samples["prior_scale0"]), np.median(fit.samples["prior_scale0"]),
-                               rtol=0.2)
+    np.testing.assert_allclose(
+        np.median(nuts.samples["prior_scale0"]), np.median(fit.samples["prior_scale0"]), rtol=0.2
+    )
 
 
 def test_map_refuses_hierarchical():

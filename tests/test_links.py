@@ -118,8 +118,7 @@ def link_params(xfail: dict[str, str] | None = None, only=None):
 
 
 PROBABILITY_LINKS = link_params(only=lambda link: link.is_probability)
-PROBABILITY_LINKS_ALL = link_params(xfail={},
-                                                   only=lambda link: link.is_probability)
+PROBABILITY_LINKS_ALL = link_params(xfail={}, only=lambda link: link.is_probability)
 
 
 def f64(x) -> np.ndarray:

@@ -97,9 +97,12 @@ def reference(fair):
     se = np.sqrt(np.diag(cov))
     sigma = np.exp(theta[p + 1])
     return {
-        "w0": theta[:p, None], "w0_se": se[:p, None],
-        "b0": theta[p:p + 1], "b0_se": se[p:p + 1],
-        "sigma": sigma, "sigma_se": sigma * se[p + 1],
+        "w0": theta[:p, None],
+        "w0_se": se[:p, None],
+        "b0": theta[p : p + 1],
+        "b0_se": se[p : p + 1],
+        "sigma": sigma,
+        "sigma_se": sigma * se[p + 1],
     }
 
 

@@ -16,6 +16,7 @@ errors, differentiated on their natural scale.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -40,6 +41,7 @@ class Problem(NamedTuple):
     y_scale: jax.Array
     shift: jax.Array
     scale: jax.Array
+    base: jax.Array  # sum over the data rows of the family's log_base(y, trials), added to the kernel's sum
 
 
 def padded_size(n: int) -> int:
@@ -64,16 +66,24 @@ def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
     weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
     centre = not (model.depth == 0 and not model.family.has_output_bias)
     Xs, shift, scale = standardised_rows(X, n_pad, centre)
+    y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), jnp.asarray(weights)
     return Problem(
         Xs,
-        padded_rows(y, n_pad),
+        y,
         padded_rows(offset, n_pad),
-        padded_rows(trials, n_pad),
-        jnp.asarray(weights),
+        trials,
+        weights,
         jnp.asarray(y_scale),
         jnp.asarray(shift),
         jnp.asarray(scale),
+        _log_base_sum(model.family)(y, trials, weights),
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _log_base_sum(family):
+    """``(y, trials, weights) -> sum_i w_i log_base(y_i, trials_i)``, compiled once per family and row bucket."""
+    return jax.jit(lambda y, trials, weights: jnp.sum(weights * family.log_base_measure(y, trials)))
 
 
 def _aligned_empty(shape) -> np.ndarray:
@@ -192,8 +202,10 @@ def negative_log_density(model: RGLM, n_classes: int, use_prior: bool, unconstra
         params = unravel(theta)
         if unconstrained:
             params = constrain(model, params)
-        pointwise = model.log_likelihood(params, problem.X, problem.y, problem.offset, problem.trials)
-        total = -jnp.sum(problem.weights * pointwise)
+        # The family's kernel per row; its y-only base term is summed once, in make_problem.
+        eta = model.linear_predictor(params, problem.X, problem.offset)
+        pointwise = model.family.log_kernel(eta, problem.y, model.link, model.nuisance(params), problem.trials)
+        total = -(jnp.sum(problem.weights * pointwise) + problem.base)
         return total + prior(theta, problem) if use_prior else total
 
     return objective
@@ -237,7 +249,7 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
             nu = unravel_v(v_i)
             nu = constrain(model, {**params, **nu}) if unconstrained else {**params, **nu}
             nu = {k: nu[k] for k in names}
-            return -family.log_likelihood(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
+            return -family.log_kernel(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
 
         def row_derivatives(eta_i, v_i, y_i, trials_i):
             value, grads = jax.value_and_grad(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
@@ -271,7 +283,7 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
             return sums
 
         sums = sum_over_rows(block_sums, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
-        value = sums["value"]
+        value = sums["value"] - problem.base  # the kernel's sum, plus the y-only base term
         grad_parts = [sums["g_w"].T.ravel()]
         if bias:
             grad_parts.append(sums["g_b"])
