@@ -257,11 +257,31 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
                 return value, grads
             return value, grads, jax.hessian(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
 
+        def scalar_nll(eta_i, y_i, trials_i):
+            return -family.log_kernel(eta_i[None, None], y_i[None], link, {}, trials_i[None])[0]
+
+        d1 = jax.grad(scalar_nll)
+        d2 = jax.grad(d1)
+
+        def scalar_derivatives(eta, y, trials):
+            """One output column, no nuisance: elementwise first and second derivatives in eta."""
+            e = eta[:, 0]
+            rows = -family.log_kernel(eta, y, link, {}, trials)
+            g_e = jax.vmap(d1)(e, y, trials)[:, None]
+            if not hessian:
+                return rows, (g_e, jnp.zeros((e.shape[0], 0)))
+            h_ee = jax.vmap(d2)(e, y, trials)[:, None, None]
+            empty = jnp.zeros((e.shape[0], 1, 0))
+            return rows, (g_e, jnp.zeros((e.shape[0], 0))), ((h_ee, empty), (None, jnp.zeros((e.shape[0], 0, 0))))
+
         def block_sums(X, y, offset, trials, w):
             eta = X @ params["w0"] + offset[:, None]
             if bias:
                 eta = eta + params["b0"]
-            rows, (g_e, g_v), *second = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(eta, v, y, trials)
+            if columns == 1 and not names:
+                rows, (g_e, g_v), *second = scalar_derivatives(eta, y, trials)
+            else:
+                rows, (g_e, g_v), *second = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(eta, v, y, trials)
             g_e = w[:, None] * g_e
             sums = {
                 "value": jnp.sum(w * rows),
