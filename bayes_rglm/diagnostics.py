@@ -148,6 +148,23 @@ def function_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     return _summary(function_draws(fit), prob)
 
 
+def _parameter_draws(fit) -> xr.Dataset:
+    """The raw parameter draws as a Dataset (each array its own dims), for r-hat and ESS."""
+    return xr.Dataset(
+        {
+            k: (["chain", "draw", *(f"{k}_{i}" for i in range(np.ndim(v) - 2))], np.asarray(v))
+            for k, v in fit.samples.items()
+        }
+    )
+
+
+def _extreme(table: xr.Dataset, reduce) -> float:
+    """``reduce`` (np.max or np.min) over the finite values of every variable of ``table``; NaN if none."""
+    values = np.concatenate([np.ravel(v) for v in table.data_vars.values()])
+    finite = values[np.isfinite(values)]
+    return float(reduce(finite)) if finite.size else np.nan
+
+
 def check_diagnostics(fit) -> None:
     """Warn on divergences, r-hat above 1.01 or bulk ESS below 100 (function space with hidden layers)."""
     divergences = fit.info.get("divergences", 0)
@@ -157,30 +174,14 @@ def check_diagnostics(fit) -> None:
     if fit.model.depth > 0:
         draws, where = function_draws(fit), "E[y|x] at probe rows"
     else:
-        draws, where = (
-            xr.Dataset(
-                {
-                    k: (["chain", "draw", *(f"{k}_{i}" for i in range(np.ndim(v) - 2))], np.asarray(v))
-                    for k, v in fit.samples.items()
-                }
-            ),
-            "parameters",
-        )
+        draws, where = _parameter_draws(fit), "parameters"
     chains = np.shape(next(iter(fit.samples.values())))[0]
     # Only the two numbers judged (rank-normalised split r-hat, bulk ESS): az.summary would also
     # compute tail ESS, MCSE and HDIs, several times slower.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant draws (e.g. a fixed class) give NaN r-hat
-        r_hat = (
-            max(float(np.nanmax(np.asarray(v), initial=-np.inf)) for v in az.rhat(draws).data_vars.values())
-            if chains > 1
-            else np.nan
-        )
-        ess = min(
-            float(np.nanmin(np.asarray(v), initial=np.inf)) for v in az.ess(draws, method="bulk").data_vars.values()
-        )
-    r_hat = np.nan if not np.isfinite(r_hat) else r_hat
-    ess = np.nan if not np.isfinite(ess) else ess
+        r_hat = _extreme(az.rhat(draws), np.max) if chains > 1 else np.nan
+        ess = _extreme(az.ess(draws, method="bulk"), np.min)
     fit.info.update({"max_r_hat": float(r_hat), "min_ess_bulk": float(ess), "diagnosed_on": where})
     if np.isfinite(r_hat) and r_hat > RHAT_MAX:
         problems.append(f"max r_hat {r_hat:.3f} > {RHAT_MAX} on {where} (run longer or check for multimodality)")

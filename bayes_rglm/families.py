@@ -38,27 +38,13 @@ from .links import Link, get_link
 from .nuisance import Nuisance, concentration_parameter, cutpoints_parameter, sigma_parameter
 from .responses import (
     DataSummary,
-)
-from .responses import (
-    validate_bernoulli as _validate_bernoulli,
-)
-from .responses import (
-    validate_binomial as _validate_binomial,
-)
-from .responses import (
-    validate_counts as _validate_counts,
-)
-from .responses import (
-    validate_labels as _validate_labels,
-)
-from .responses import (
-    validate_positive as _validate_positive,
-)
-from .responses import (
-    validate_real as _validate_real,
-)
-from .responses import (
-    validate_tobit as _validate_tobit,
+    validate_bernoulli,
+    validate_binomial,
+    validate_counts,
+    validate_labels,
+    validate_positive,
+    validate_real,
+    validate_tobit,
 )
 
 
@@ -147,7 +133,7 @@ def Gaussian(sigma_prior: dist.Distribution | None = None, sigma: float | None =
         lambda eta, y, link, nu, trials: dist.Normal(link.inverse(eta[:, 0]), scale(nu)).log_prob(y),
         lambda eta, link, nu, trials: link.inverse(eta[:, 0]),
         lambda key, eta, link, nu, trials: link.inverse(eta[:, 0]) + scale(nu) * jax.random.normal(key, eta.shape[:1]),
-        _validate_real("gaussian"),
+        validate_real("gaussian"),
         (sigma_parameter(sigma_prior),) if fixed is None else (),
         description="real y: linear regression" + ("" if fixed is None else f" (sigma fixed at {fixed:g})"),
         options=() if fixed is None else (("sigma", fixed),),
@@ -176,7 +162,7 @@ def Bernoulli() -> Family:
         lambda key, eta, link, nu, trials: (
             jax.random.uniform(key, eta.shape[:1]) < _probability(link, eta[:, 0])
         ).astype(eta.dtype),
-        _validate_bernoulli,
+        validate_bernoulli,
         proba=proba,
         description="binary y in {0, 1}",
     )
@@ -207,7 +193,7 @@ def Binomial() -> Family:
         log_likelihood,
         lambda eta, link, nu, trials: trials * _probability(link, eta[:, 0]),
         sample,
-        _validate_binomial,
+        validate_binomial,
         uses_trials=True,
         description="successes out of trials (trials=)",
         kernel=kernel,
@@ -233,7 +219,7 @@ def Categorical() -> Family:
         log_likelihood,
         lambda eta, link, nu, trials: jnp.argmax(categorical_logits(eta), axis=-1).astype(eta.dtype),
         lambda key, eta, link, nu, trials: jax.random.categorical(key, categorical_logits(eta)).astype(eta.dtype),
-        _validate_labels("categorical"),
+        validate_labels("categorical"),
         proba=proba,
         description="labels 0..K-1 (predict gives the most probable class)",
     )
@@ -280,7 +266,7 @@ def Poisson() -> Family:
         ("log", "sqrt", "identity"),
         log_density,
         lambda key, mu, nu: jax.random.poisson(key, mu),
-        _validate_counts("poisson"),
+        validate_counts("poisson"),
         (),
         "counts 0, 1, 2, ...",
         log_base=_minus_log_factorial,
@@ -300,7 +286,7 @@ def Gamma(concentration_prior: dist.Distribution | None = None) -> Family:
         ("inverse", "log", "identity"),
         log_density,
         lambda key, mu, nu: jax.random.gamma(key, nu["concentration"], mu.shape) * mu / nu["concentration"],
-        _validate_positive("gamma"),
+        validate_positive("gamma"),
         (concentration_parameter(concentration_prior),),
         "positive real y",
     )
@@ -327,7 +313,7 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         ("log", "sqrt", "identity"),
         log_density,
         sample,
-        _validate_counts("negative_binomial"),
+        validate_counts("negative_binomial"),
         (concentration_parameter(concentration_prior),),
         "over-dispersed counts",
         log_base=_minus_log_factorial,
@@ -355,7 +341,7 @@ def Tobit(lower: float = 0.0, upper: float = np.inf, sigma_prior: dist.Distribut
         lambda eta, y, link, nu, trials: tobit_log_likelihood(y, eta[:, 0], nu["sigma"], lower, upper),
         lambda eta, link, nu, trials: tobit_mean(eta[:, 0], nu["sigma"], lower, upper),
         sample,
-        _validate_tobit(lower, upper),
+        validate_tobit(lower, upper),
         (sigma_parameter(sigma_prior),),
         description=f"real y censored to [{lower:g}, {upper:g}]",
         options=(("lower", lower), ("upper", upper)),
@@ -390,7 +376,7 @@ def Ordinal(cutpoints_prior: dist.Distribution | None = None) -> Family:
         log_likelihood,
         mean,
         sample,
-        _validate_labels("ordinal"),
+        validate_labels("ordinal"),
         (cutpoints_parameter(cutpoints_prior),),
         proba=proba,
         has_output_bias=False,

@@ -76,7 +76,7 @@ def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
         jnp.asarray(y_scale),
         jnp.asarray(shift),
         jnp.asarray(scale),
-        _log_base_sum(model.family)(y, trials, weights),
+        jnp.zeros(()) if model.family.log_base is None else _log_base_sum(model.family)(y, trials, weights),
     )
 
 
@@ -268,40 +268,41 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
         d1 = jax.grad(scalar_nll)
         d2 = jax.grad(d1)
 
-        def scalar_derivatives(eta, y, trials):
-            """One output column, no nuisance: elementwise first and second derivatives in eta."""
-            e = eta[:, 0]
-            rows = -family.log_kernel(eta, y, link, {}, trials)
-            g_e = jax.vmap(d1)(e, y, trials)[:, None]
-            if not hessian:
-                return rows, (g_e, jnp.zeros((e.shape[0], 0)))
-            h_ee = jax.vmap(d2)(e, y, trials)[:, None, None]
-            empty = jnp.zeros((e.shape[0], 1, 0))
-            return rows, (g_e, jnp.zeros((e.shape[0], 0))), ((h_ee, empty), (None, jnp.zeros((e.shape[0], 0, 0))))
-
         def block_sums(X, y, offset, trials, w):
             eta = X @ params["w0"] + offset[:, None]
             if bias:
                 eta = eta + params["b0"]
-            if columns == 1 and not names:
-                rows, (g_e, g_v), *second = scalar_derivatives(eta, y, trials)
+            if columns == 1 and not names:  # elementwise first and second derivatives in eta
+                e = eta[:, 0]
+                rows = -family.log_kernel(eta, y, link, {}, trials)
+                g_e = jax.vmap(d1)(e, y, trials)[:, None]
+                h_ee = jax.vmap(d2)(e, y, trials)[:, None, None] if hessian else None
             else:
-                rows, (g_e, g_v), *second = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(eta, v, y, trials)
+                out = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(eta, v, y, trials)
+                rows, (g_e, g_v) = out[:2]
+                if hessian:
+                    (h_ee, h_ev), (_, h_vv) = out[2]
             g_e = w[:, None] * g_e
             sums = {
                 "value": jnp.sum(w * rows),
                 "g_w": g_e.T @ X,  # (columns, p): X' G computed as G' X (a faster product on CPU)
                 "g_b": jnp.sum(g_e, axis=0),
-                "g_v": jnp.sum(w[:, None] * g_v, axis=0),
             }
+            if names:
+                sums["g_v"] = jnp.sum(w[:, None] * g_v, axis=0)
             if hessian:
-                (h_ee, h_ev), (_, h_vv) = second[0]
                 h_ee = jax.lax.optimization_barrier(h_ee * w[:, None, None])
-                sums["xx"] = jax.lax.cond(
-                    fast,
-                    lambda: _block_cross_product(X.astype(jnp.float32), h_ee.astype(jnp.float32)).astype(X.dtype),
-                    lambda: _block_cross_product(X, h_ee),
-                )
+
+                def approximate():
+                    return _block_cross_product(X.astype(jnp.float32), h_ee.astype(jnp.float32)).astype(X.dtype)
+
+                def exact():
+                    return _block_cross_product(X, h_ee)
+
+                if isinstance(fast, bool):  # known when traced: compile one branch only
+                    sums["xx"] = approximate() if fast else exact()
+                else:
+                    sums["xx"] = jax.lax.cond(fast, approximate, exact)
                 sums["x1"] = jnp.einsum("ij,iab->jab", X, h_ee)  # sum_i x_ij h_iab
                 sums["h_sum"] = jnp.sum(h_ee, axis=0)
                 if names:

@@ -187,24 +187,9 @@ def newton_fused(
     once per call site.
     """
     value_and_grad = jax.value_and_grad(objective) if value_and_grad is None else value_and_grad
-    exact_derivatives = derivatives
-    if fast_hessian:
 
-        def fast_derivatives(x):
-            return exact_derivatives(x, jnp.asarray(True))
-
-        def derivatives_at(x, fast):
-            return exact_derivatives(x, fast)
-    else:
-
-        def fast_derivatives(x):
-            return exact_derivatives(x)
-
-        def derivatives_at(x, fast):
-            return exact_derivatives(x)
-
-    def far(value, slope):
-        return 0.5 * slope > fast_until * jnp.maximum(1.0, jnp.abs(value))
+    def evaluate(x, fast):
+        return derivatives(x, fast) if fast_hessian else derivatives(x)
 
     def decrement(f, value, grad):
         slope = jnp.vdot(grad, solve(f, grad))
@@ -212,36 +197,34 @@ def newton_fused(
         return slope, small
 
     def cond(state):
-        x, value, grad, hess, f, fast, it, done, ok = state
+        x, value, grad, hess, f, it, done, ok = state
         return (~done) & (it < max_iter)
 
     def body(state):
-        x, value, grad, hess, f, _, it, _, _ = state
+        x, value, grad, hess, f, it, _, _ = state
         step = solve(f, grad)
         slope = jnp.vdot(grad, step)
         step, slope = jax.lax.cond(
             jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
         )
-        fast = far(value, slope) & fast_hessian
-        full = derivatives_at(x - step, fast)
+        fast = fast_hessian & (0.5 * slope > fast_until * jnp.maximum(1.0, jnp.abs(value)))
+        full = evaluate(x - step, fast)
         t, trial, accepted = _line_search(objective, x, value, step, slope, first=full[0])
         x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new, hess_new = jax.lax.cond(
-            accepted & (t == 1.0), lambda: full, lambda: derivatives_at(x_new, fast)
-        )
+        value_new, grad_new, hess_new = jax.lax.cond(accepted & (t == 1.0), lambda: full, lambda: evaluate(x_new, fast))
         f_new = factor(hess_new)
         _, small_new = decrement(f_new, value_new, grad_new)
         stalled = ~accepted & (0.5 * slope <= 1e-6 * jnp.maximum(1.0, jnp.abs(value)))
         # A small decrement measured with an approximate Hessian does not stop the loop: one more
         # (tiny) step evaluates the exact Hessian, which the convergence test and the result then use.
         done = (small_new & ~fast) | ~accepted
-        return x_new, value_new, grad_new, hess_new, f_new, fast, it + 1, done, small_new | stalled
+        return x_new, value_new, grad_new, hess_new, f_new, it + 1, done, small_new | stalled
 
-    value, grad, hess = fast_derivatives(x0)
+    value, grad, hess = evaluate(x0, jnp.asarray(True))
     f = factor(hess)
     _, small = decrement(f, value, grad)
-    start = (x0, value, grad, hess, f, jnp.asarray(fast_hessian), jnp.asarray(0), small & (not fast_hessian), small)
-    x, value, grad, hess, f, fast, it, _, converged = jax.lax.while_loop(cond, body, start)
+    start = (x0, value, grad, hess, f, jnp.asarray(0), small & (not fast_hessian), small)
+    x, value, grad, hess, f, it, _, converged = jax.lax.while_loop(cond, body, start)
     # One last Newton step with the factored Hessian: inside the quadratic region it squares the error
     # (the test above stops at a decrement of tol * |f|, i.e. about sqrt(tol |f|) standard errors away).
     # Kept only if the objective does not increase; the returned Hessian stays the last one evaluated.
