@@ -43,6 +43,49 @@ def _check_finite(values: np.ndarray, argument: str) -> None:
         )
 
 
+def match_columns(X, columns: list[str], argument: str = "X"):
+    """``X``'s columns in the order of ``columns``, matched by name (as scikit-learn does for DataFrames).
+
+    A DataFrame whose columns are the training columns in another order is
+    reordered; a missing, unknown or duplicated column is a ``ValueError``
+    that names it.  Anything that is not a DataFrame is returned unchanged
+    (arrays are matched by position).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> match_columns(pd.DataFrame({"b": [1.0], "a": [2.0]}), ["a", "b"]).columns.tolist()
+    ['a', 'b']
+    """
+    if not isinstance(X, pd.DataFrame):
+        return X
+    given = [str(c) for c in X.columns]
+    seen, duplicated = set(), []
+    for name in given:
+        if name in seen and name not in duplicated:
+            duplicated.append(name)
+        seen.add(name)
+    if duplicated:
+        raise ValueError(f"{argument} has duplicated column {duplicated[0]!r}; each column name must appear once")
+    missing = [c for c in columns if c not in seen]
+    if missing:
+        raise ValueError(
+            f"{argument} is missing column {missing[0]!r} ({len(missing)} missing in all); the model was fitted "
+            f"on columns {columns}"
+        )
+    unknown = [c for c in given if c not in set(columns)]
+    if unknown:
+        raise ValueError(
+            f"{argument} has column {unknown[0]!r}, which the model was not fitted on; "
+            f"pass exactly the training columns {columns} (in any order)"
+        )
+    if given == columns:
+        return X
+    frame = X.copy(deep=False)
+    frame.columns = given
+    return frame[columns]
+
+
 def as_design(X, argument: str = "X", n_features: int | None = None) -> tuple[np.ndarray, list[str]]:
     """Check a design matrix and return it as float64 with its column names.
 

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+import pandas as pd
 
 from .data import as_design, as_vector
 from .families import DataSummary, Family, get_family, resolve_link
@@ -42,6 +43,7 @@ class Dataset(NamedTuple):
     trials: np.ndarray
     feature_names: list[str]
     summary: DataSummary
+    named: bool = False  # X was a DataFrame: later inputs are matched to feature_names by column name
 
 
 def _check_hidden(hidden) -> tuple[int, ...]:
@@ -160,6 +162,7 @@ class RGLM:
 
     def prepare(self, X, y, offset=None, trials=None) -> Dataset:
         """Check and convert the data (before any tracing); see :mod:`bayes_rglm.data`."""
+        named = isinstance(X, pd.DataFrame)
         X, names = as_design(X)
         n = X.shape[0]
         y = as_vector(y, n, "y")
@@ -170,7 +173,7 @@ class RGLM:
         summary = self.family.validate(y, trials)
         offset = np.zeros(n) if offset is None else offset
         trials = np.ones(n) if trials is None else trials
-        return Dataset(X, y, offset, trials, names, summary)
+        return Dataset(X, y, offset, trials, names, summary, named)
 
     # --- the network ------------------------------------------------------------------------------
 

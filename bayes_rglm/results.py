@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .data import as_design, as_vector
+from .data import as_design, as_vector, match_columns
 from .families import DataSummary
 from .model import RGLM
 from .predictive import evaluate, predictive_interval
@@ -64,6 +64,12 @@ class Fit:
         Covariance of all parameters, in the order of :attr:`parameter_names`.
     info : dict
         Iterations, convergence, timings, losses, divergences.
+    named_columns : bool
+        True when the model was fitted on a DataFrame: a DataFrame passed to
+        ``predict*`` or ``log_likelihood`` is then matched to
+        :attr:`feature_names` by column name (reordered as needed; a missing,
+        unknown or duplicated column is a ValueError).  Arrays are always
+        matched by position.
     """
 
     def __init__(
@@ -77,6 +83,7 @@ class Fit:
         feature_names: list[str],
         data_summary: DataSummary,
         data=None,
+        named_columns: bool | None = None,
     ):
         self.method = method
         self.model = model
@@ -87,6 +94,8 @@ class Fit:
         self.feature_names = list(feature_names)
         self.data_summary = data_summary
         self.data = data  # the training Dataset (Bayesian methods: ArviZ groups, probes)
+        # Fitted on a DataFrame: DataFrames given later are matched to feature_names by column name.
+        self.named_columns = bool(getattr(data, "named", False)) if named_columns is None else bool(named_columns)
 
     # --- parameters -------------------------------------------------------------------------------
 
@@ -130,6 +139,8 @@ class Fit:
     # --- prediction -------------------------------------------------------------------------------
 
     def _inputs(self, X, offset, trials):
+        if self.named_columns:
+            X = match_columns(X, self.feature_names, "X")
         X, _ = as_design(X, "X", n_features=self.n_features)
         n = X.shape[0]
         offset = as_vector(offset, n, "offset", allow_none=True)

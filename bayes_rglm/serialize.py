@@ -146,6 +146,7 @@ def save_fit(fit, path) -> Path:
         "method": fit.method,
         "model": model_to_dict(fit.model),
         "feature_names": fit.feature_names,
+        "named_columns": fit.named_columns,
         "data_summary": fit.data_summary._asdict(),
         "info": fit.info,
         "has_samples": fit.samples is not None,
@@ -190,6 +191,7 @@ def load_fit(path):
             *(ds[f"data__{k}"].values for k in ("X", "y", "offset", "trials")),
             list(header["feature_names"]),
             DataSummary(**summary),
+            bool(header.get("named_columns", False)),
         )
     return Fit(
         header["method"],
@@ -201,4 +203,5 @@ def load_fit(path):
         header["feature_names"],
         DataSummary(**summary),
         data,
+        named_columns=bool(header.get("named_columns", False)),
     )
