@@ -16,6 +16,7 @@ from .inference import fit  # noqa: E402
 from .model import RGLM  # noqa: E402
 from .priors import GaussianPrior  # noqa: E402
 from .results import Fit  # noqa: E402
+from .runtime import clear_caches  # noqa: E402
 from .serialize import load_fit as load  # noqa: E402
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __all__ = [
     "Fit",
     "fit",
     "load",
+    "clear_caches",
     "families",
     "links",
     "ConvergenceWarning",

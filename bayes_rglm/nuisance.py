@@ -14,7 +14,6 @@ Examples
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +25,7 @@ from numpyro.distributions import constraints
 
 from .links import Link
 from .responses import DataSummary
+from .runtime import compiled_cache
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,7 +71,7 @@ def inverse_cdf(link: Link, p: np.ndarray) -> np.ndarray:
     return np.asarray(_bisection(link)(jnp.asarray(p)))
 
 
-@functools.cache
+@compiled_cache(maxsize=None)
 def _bisection(link: Link):
     def run(p):
         def body(_, bounds):

@@ -15,13 +15,12 @@ Examples
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .model import RGLM
+from .runtime import compiled_cache, guard_mappings
 
 ELEMENTS_PER_CHUNK = 1 << 22  # about 32 MB of float64 per (draws x rows) block
 
@@ -33,7 +32,7 @@ def rows_per_chunk(n_draws: int, n_rows: int) -> int:
     return int(min(size, 1 << int(np.ceil(np.log2(max(n_rows, 1))))))
 
 
-@functools.lru_cache(maxsize=128)
+@compiled_cache(maxsize=128)
 def _compiled(model: RGLM, quantity: str):
     """``(draws, X, y, offset, trials, key) -> (n_draws, rows[, K])`` for one quantity, jitted."""
     family, link = model.family, model.link
@@ -63,6 +62,7 @@ def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, tr
     ``reduce(block)`` maps each ``(n_draws, rows, ...)`` block to what is kept
     (e.g. the mean over draws); the kept pieces are concatenated along rows.
     """
+    guard_mappings()
     n = X.shape[0]
     n_draws = next(iter(draws.values())).shape[0]
     size = rows_per_chunk(n_draws, n)

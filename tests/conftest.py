@@ -16,6 +16,21 @@ jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _bounded_compiled_programs():
+    """After each test module, drop the compiled programs if the process nears its memory-mapping cap.
+
+    Each XLA CPU program holds about six memory mappings for as long as JAX caches it, and Linux's
+    ``vm.max_map_count`` (65,530) kills the process past the cap: the whole suite in one process
+    compiles well over 10,000 programs. ``bayes_rglm.runtime.guard_mappings`` (also run by every fit)
+    keeps it under half the cap.
+    """
+    yield
+    from bayes_rglm.runtime import guard_mappings
+
+    guard_mappings()
+
+
 @pytest.fixture(scope="session")
 def rng():
     return np.random.default_rng(20261129)

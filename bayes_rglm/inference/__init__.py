@@ -14,6 +14,7 @@ from __future__ import annotations
 import numbers
 
 from ..model import RGLM
+from ..runtime import guard_mappings
 from .laplace import fit_laplace
 from .nuts import fit_nuts
 from .point import fit_point
@@ -94,4 +95,5 @@ def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, t
     method = method.lower()
     _check_options(method, options)
     data = model.prepare(X, y, offset=offset, trials=trials)
+    guard_mappings()
     return METHODS[method](model, data, method, int(seed), progress=progress, **options)

@@ -16,7 +16,6 @@ errors, differentiated on their natural scale.
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple
 
 import jax
@@ -27,6 +26,7 @@ from numpyro.distributions import biject_to
 
 from ..families import DataSummary
 from ..model import RGLM
+from ..runtime import compiled_cache
 
 
 class Problem(NamedTuple):
@@ -80,7 +80,7 @@ def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
     )
 
 
-@functools.lru_cache(maxsize=64)
+@compiled_cache(maxsize=64)
 def _log_base_sum(family):
     """``(y, trials, weights) -> sum_i w_i log_base(y_i, trials_i)``, compiled once per family and row bucket."""
     return jax.jit(lambda y, trials, weights: jnp.sum(weights * family.log_base_measure(y, trials)))

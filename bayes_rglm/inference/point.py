@@ -16,7 +16,6 @@ recompile.
 
 from __future__ import annotations
 
-import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -29,6 +28,7 @@ import numpy as np
 from ..exceptions import ConvergenceWarning, SeparationWarning
 from ..model import RGLM, Dataset
 from ..nuisance import inverse_cdf
+from ..runtime import compiled_cache
 from . import objective as obj
 from .optimize import Solution, lbfgs, newton, newton_fused
 
@@ -38,7 +38,7 @@ MAX_POLISH = 1500  # hidden layers: Newton polishing after L-BFGS up to this man
 _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
-@functools.lru_cache(maxsize=64)
+@compiled_cache(maxsize=64)
 def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int):
     """One jitted call: optimise, then the observed information and the map to original coordinates."""
     objective = obj.negative_log_density(model, n_classes, use_prior, unconstrained=True)

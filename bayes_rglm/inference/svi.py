@@ -35,7 +35,6 @@ last parameters whose loss was finite.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 import warnings
@@ -50,6 +49,7 @@ import optax
 from ..exceptions import ConvergenceWarning
 from ..families import DataSummary
 from ..model import RGLM, Dataset
+from ..runtime import compiled_cache
 from .density import constrain, sites
 from .objective import padded_rows, padded_size, unconstrain
 from .point import _initial_params
@@ -161,7 +161,7 @@ _FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
 # --- the compiled step loop ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=32)
+@compiled_cache(maxsize=32)
 def _compiled_chunk(
     model: RGLM,
     guide: str,
@@ -385,7 +385,7 @@ def fit_svi(
     return Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)
 
 
-@functools.lru_cache(maxsize=32)
+@compiled_cache(maxsize=32)
 def _cached_schedule(learning_rate, num_steps: int):
     """One schedule object per (rate, steps), so the compiled step loop's cache key is stable."""
     return _learning_rate(learning_rate, num_steps)
