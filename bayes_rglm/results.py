@@ -89,7 +89,10 @@ class Fit:
         self.model = model
         self.params = params
         self.samples = samples
-        self.covariance = covariance
+        # A callable returns (covariance, note) when first asked for (hidden layers: the Hessian costs more
+        # than the fit at large N); the note goes to info["covariance"].
+        self._covariance = None if callable(covariance) else covariance
+        self._covariance_fn = covariance if callable(covariance) else None
         self.info = info
         self.feature_names = list(feature_names)
         self.data_summary = data_summary
@@ -111,6 +114,22 @@ class Fit:
             for name in sorted(self.params)
             for label in parameter_labels(self.model, name, np.shape(self.params[name]), self.feature_names)
         ]
+
+    @property
+    def covariance(self):
+        """Covariance of all parameters (inverse observed information), in :attr:`parameter_names` order.
+
+        For models with hidden layers it is computed on first access (the exact
+        Hessian, summed over row blocks), then kept.
+        """
+        if self._covariance_fn is not None:
+            self._covariance, self.info["covariance"] = self._covariance_fn()
+            self._covariance_fn = None
+        return self._covariance
+
+    @covariance.setter
+    def covariance(self, value):
+        self._covariance, self._covariance_fn = value, None
 
     @property
     def bse(self) -> dict | None:

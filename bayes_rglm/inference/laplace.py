@@ -25,10 +25,10 @@ import numpy as np
 from ..exceptions import DiagnosticsWarning
 from ..model import RGLM, Dataset
 from . import objective as obj
-from .point import MAX_COVARIANCE, optimise, point_info
+from .point import MAX_COVARIANCE, observed_information, optimise, point_info
 
 
-def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int) -> np.ndarray:
+def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int, information) -> np.ndarray:
     """``H_u = T' H_c T`` with ``T`` the Jacobian of the constraining map (exact at a stationary point)."""
     theta = opt.solution.x
 
@@ -36,9 +36,8 @@ def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int) 
         params = obj.constrain(model, opt.unravel(t))
         return jnp.concatenate([jnp.ravel(params[k]) for k in sorted(params)])
 
-    if opt.information is not None:
+    if information is not None:
         transform = np.asarray(jax.jacfwd(constrained_flat)(theta))
-        information = np.asarray(opt.information)
         precision = transform.T @ information @ transform
         return 0.5 * (precision + precision.T) if covariance == "full" else np.diag(np.diag(precision))
     if covariance == "full":
@@ -52,20 +51,20 @@ def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int) 
     return np.diag(np.asarray(diagonal))
 
 
-def _log_evidence(opt) -> float | None:
+def _log_evidence(opt, information) -> float | None:
     """Laplace estimate of ``log p(y) = log int p(y | theta) p(theta) dtheta``.
 
     ``-f(theta*) + D/2 log(2 pi) - 1/2 log det H + log |det J|``, with ``H`` the
     Hessian in the fitted (standardised) coordinates and ``J`` their Jacobian
     to the original coordinates, in which the prior density is stated.
     """
-    if opt.information is None:
+    if information is None:
         return None
-    sign, logdet = np.linalg.slogdet(np.asarray(opt.information))
+    sign, logdet = np.linalg.slogdet(information)
     jac_sign, log_jac = np.linalg.slogdet(np.asarray(opt.jacobian))
     if sign <= 0 or jac_sign == 0:
         return None
-    d = opt.information.shape[0]
+    d = information.shape[0]
     return float(-opt.solution.value + 0.5 * d * np.log(2 * np.pi) - 0.5 * logdet + log_jac)
 
 
@@ -88,9 +87,12 @@ def fit_laplace(
 
     if covariance not in ("full", "diag"):
         raise ValueError(f"covariance={covariance!r} is not known; use 'full' or 'diag'")
-    opt = optimise(model, data, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
+    opt = optimise(
+        model, data, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init, polish=True
+    )
     started = time.perf_counter()
-    precision = _unconstrained_precision(model, opt, covariance, data.summary.n_classes)
+    information = observed_information(model, opt)  # hidden layers: the exact Hessian, summed over row blocks
+    precision = _unconstrained_precision(model, opt, covariance, data.summary.n_classes, information)
     evals, evecs = np.linalg.eigh(precision)
     if np.any(evals <= 0):
         raise ValueError(
@@ -105,7 +107,7 @@ def fit_laplace(
     samples = {k: np.asarray(v)[None] for k, v in draws.items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     info = point_info(model, opt, "laplace")
-    info["log_evidence"] = _log_evidence(opt)
+    info["log_evidence"] = _log_evidence(opt, information)
     info.update(
         {
             "laplace_covariance": covariance,

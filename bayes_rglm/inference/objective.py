@@ -27,6 +27,7 @@ from numpyro.distributions import biject_to
 from ..families import DataSummary
 from ..model import RGLM
 from ..runtime import compiled_cache
+from .curvature import blocked_hessian, hessian_chunk
 
 
 class Problem(NamedTuple):
@@ -209,6 +210,31 @@ def negative_log_density(model: RGLM, n_classes: int, use_prior: bool, unconstra
         return total + prior(theta, problem) if use_prior else total
 
     return objective
+
+
+def density_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+    """``(theta, problem) -> H``: the exact Hessian of :func:`negative_log_density`, summed over row blocks.
+
+    Memory is one block's autodiff Hessian plus ``O(P^2)``, whatever the number
+    of rows (:mod:`~bayes_rglm.inference.curvature`).
+    """
+    likelihood = negative_log_density(model, n_classes, False, unconstrained)
+    prior = negative_log_prior(model, n_classes, unconstrained)
+
+    def hessian(theta, problem: Problem):
+        def block(t, X, y, offset, trials, weights):
+            rows = problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
+            return likelihood(t, rows)
+
+        n, p = problem.X.shape
+        outputs = model.parameter_shapes(p, n_classes)[f"w{model.depth}"][-1]
+        units = p + sum(model.hidden) + outputs  # values per row that each of the P tangents carries
+        chunk = hessian_chunk(n, theta.size, units)
+        arrays = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        total = blocked_hessian(block, theta, arrays, chunk)
+        return total + jax.hessian(prior)(theta, problem) if use_prior else total
+
+    return hessian
 
 
 def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):

@@ -35,12 +35,18 @@ from .optimize import Solution, lbfgs, newton, newton_fused
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
 MAX_POLISH = 1500  # hidden layers: Newton polishing after L-BFGS up to this many parameters
+POLISH_COST = 2e9  # MAP of hidden layers: polish only while rows x parameters^2 (one Hessian's cost) is below this
 _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
 @compiled_cache(maxsize=64)
-def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int):
-    """One jitted call: optimise, then the observed information and the map to original coordinates."""
+def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int, polish: bool):
+    """One jitted call: optimise, then the map to original coordinates (and, at depth 0, the observed information).
+
+    Hidden layers: L-BFGS, then (``polish``) damped Newton with the exact
+    Hessian summed over row blocks; their observed information is computed
+    apart, when first needed (:func:`observed_information`).
+    """
     objective = obj.negative_log_density(model, n_classes, use_prior, unconstrained=True)
     if model.depth == 0:
         derivatives = obj.depth0_derivatives(model, n_classes, use_prior, unconstrained=True)
@@ -63,20 +69,18 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
                 fast_hessian=True,  # a float32 cross-product for directions far from the optimum
             )
     else:
-        hessian = jax.hessian(obj.negative_log_density(model, n_classes, use_prior, unconstrained=False))
-
-        def information(theta_c, problem, last):
-            return hessian(theta_c, problem)
+        hessian = obj.density_hessian(model, n_classes, use_prior, unconstrained=True)
+        information = None
 
         def solve(theta0, problem):
             f = lambda t: objective(t, problem)  # noqa: E731
             first = lbfgs(f, theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20)
-            if n_params > MAX_POLISH:
+            if not polish:
                 return first, None
             # Newton with the exact Hessian from L-BFGS's end point: quadratic convergence to the mode, and
             # its saddle-free steps leave the near-saddles where L-BFGS can stop (a non-PD Hessian there
             # would make Laplace fail). Kept only if it lowers the objective.
-            polished = newton(f, jax.hessian(f), first.x, tol, max_iter)
+            polished = newton(f, lambda t: hessian(t, problem), first.x, tol, max_iter)
             better = jnp.isfinite(polished.value) & (polished.value <= first.value)
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
             return best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0)), None
@@ -93,7 +97,25 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None
         to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
-        return solution, pointwise, information(theta_c, problem, last), to_original
+        info = None if information is None else information(theta_c, problem, last)
+        return solution, pointwise, info, to_original
+
+    return jax.jit(run)
+
+
+@compiled_cache(maxsize=64)
+def _compiled_information(model: RGLM, n_classes: int, use_prior: bool):
+    """``(theta, problem) -> H``: the observed information at an unconstrained point, nuisance on its natural scale.
+
+    The exact Hessian of the objective, summed over row blocks (memory flat in the rows).
+    """
+    hessian = obj.density_hessian(model, n_classes, use_prior, unconstrained=False)
+
+    def run(theta, problem):
+        _, unravel = obj.flat_layout(model, problem.X.shape[1], n_classes)
+        standardised = obj.constrain(model, unravel(theta))
+        theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
+        return hessian(theta_c, problem)
 
     return jax.jit(run)
 
@@ -133,7 +155,11 @@ def _initial_intercept(model: RGLM, data: Dataset) -> np.ndarray:
 
 
 class Optimum(NamedTuple):
-    """An optimisation's outcome, with what Laplace needs: the standardised problem and the information."""
+    """An optimisation's outcome, with what Laplace needs: the standardised problem and the information.
+
+    ``information`` is None for hidden layers (computed when first needed, by
+    :func:`observed_information`) and above :data:`MAX_COVARIANCE` parameters.
+    """
 
     solution: Solution
     problem: obj.Problem
@@ -144,6 +170,9 @@ class Optimum(NamedTuple):
     seconds: float
     n_params: int
     pointwise: np.ndarray  # log p(y_i | theta_hat) for the n data rows
+    use_prior: bool = True
+    n_classes: int = 2
+    polished: bool = False
 
     def params(self, model: RGLM, theta: jax.Array | None = None) -> dict:
         """Parameters on the original coordinates from a flat unconstrained standardised vector."""
@@ -162,8 +191,16 @@ def optimise(
     tol: float = 1e-10,
     num_restarts: int = 1,
     init: dict | None = None,
+    polish: bool | None = None,
 ) -> Optimum:
-    """Minimise the negative log-likelihood (or log posterior) from ``num_restarts`` starts; keep the best."""
+    """Minimise the negative log-likelihood (or log posterior) from ``num_restarts`` starts; keep the best.
+
+    ``polish`` (hidden layers): Newton with the exact Hessian after L-BFGS.
+    None polishes up to :data:`MAX_POLISH` parameters while one Hessian costs at
+    most :data:`POLISH_COST` (rows x parameters^2); True up to
+    :data:`MAX_POLISH` parameters whatever the rows (Laplace, which needs a
+    positive definite Hessian at the mode).
+    """
     if use_prior and model.prior.hierarchical:
         raise ValueError(
             "prior hierarchical=True has no finite MAP (the density grows without bound as a layer's scale "
@@ -174,7 +211,9 @@ def optimise(
     shift, scale = np.asarray(problem.shift), np.asarray(problem.scale)
     _, unravel = obj.flat_layout(model, data.X.shape[1], n_classes)
     n_params = int(sum(np.prod(v) for v in model.parameter_shapes(data.X.shape[1], n_classes).values()))
-    run = _compiled_fit(model, n_classes, use_prior, int(max_iter), float(tol), n_params)
+    affordable = polish or problem.X.shape[0] * float(n_params) ** 2 <= POLISH_COST
+    polish = model.depth > 0 and n_params <= MAX_POLISH and (polish is not False) and affordable
+    run = _compiled_fit(model, n_classes, use_prior, int(max_iter), float(tol), n_params, polish)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     results = []
@@ -187,7 +226,33 @@ def optimise(
     best, pointwise, information, jacobian = results[int(np.argmin(values))]
     pointwise = np.asarray(pointwise)[: data.X.shape[0]]
     seconds = time.perf_counter() - started
-    return Optimum(best, problem, unravel, information, jacobian, values, seconds, n_params, pointwise)
+    return Optimum(
+        best,
+        problem,
+        unravel,
+        information,
+        jacobian,
+        values,
+        seconds,
+        n_params,
+        pointwise,
+        use_prior,
+        n_classes,
+        polish,
+    )
+
+
+def observed_information(model: RGLM, opt: Optimum) -> np.ndarray | None:
+    """The observed information at the optimum (standardised coordinates, nuisance on its natural scale).
+
+    Depth 0 returns the one the solver already has; hidden layers compute the
+    exact Hessian now, summed over row blocks.  None above
+    :data:`MAX_COVARIANCE` parameters.
+    """
+    if opt.information is not None or opt.jacobian is None:
+        return None if opt.information is None else np.asarray(opt.information)
+    run = _compiled_information(model, opt.n_classes, opt.use_prior)
+    return np.asarray(run(opt.solution.x, opt.problem))
 
 
 def fit_point(
@@ -207,7 +272,13 @@ def fit_point(
 
     opt = optimise(model, data, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
     params = {k: np.asarray(v) for k, v in opt.params(model).items()}
-    covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
+    if model.depth == 0 or opt.jacobian is None:
+        covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
+    else:
+        # Hidden layers: the exact Hessian costs far more than the fit at large N, so it is computed when
+        # first asked for (bse, covariance, summary, save); the note is set then.
+        covariance = lambda: _covariance(observed_information(model, opt), opt.jacobian, opt.n_params)  # noqa: E731
+        cov_note = "inverse observed information (computed when first used)"
     fit = Fit(
         method,
         model,
@@ -226,7 +297,7 @@ def fit_point(
 def point_info(model: RGLM, opt: Optimum, cov_note: str) -> dict:
     best = opt.solution
     return {
-        "optimizer": "newton" if model.depth == 0 else "lbfgs",
+        "optimizer": "newton" if model.depth == 0 else ("lbfgs + newton" if opt.polished else "lbfgs"),
         "iterations": int(best.iterations),
         "grad_norm": float(best.grad_norm),
         "converged": bool(best.converged),

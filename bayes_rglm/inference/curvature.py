@@ -1,0 +1,60 @@
+"""Hessians of objectives that sum over rows, accumulated block by block so memory does not grow with N.
+
+The exact Hessian of ``f(theta) = sum_i l_i(theta) + r(theta)`` is summed over
+blocks of rows: ``H = sum_blocks d^2/dtheta^2 sum_{i in block} l_i + d^2 r``.
+Autodiff builds the Hessian of a block from ``P`` tangent directions at once,
+so a block of ``B`` rows in a network whose layers have ``W`` units in all
+keeps about ``B * W * P`` numbers alive; the block size is chosen to keep
+that near :data:`BLOCK_ELEMENTS`, whatever ``N``.  Peak memory is then the
+data, ``O(P^2)`` for the result and one fixed block: never ``N * P^2``.
+
+Depth-0 models do not need this: their Hessian is one weighted cross-product
+(:func:`~bayes_rglm.inference.objective.depth0_derivatives`).
+
+Examples
+--------
+>>> import jax.numpy as jnp
+>>> rows = jnp.arange(12.0).reshape(6, 2)
+>>> f = lambda t, r: jnp.sum((r @ t) ** 2)
+>>> H = blocked_hessian(f, jnp.ones(2), (rows,), chunk=2)
+>>> bool(jnp.allclose(H, 2 * rows.T @ rows))
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+BLOCK_ELEMENTS = 1 << 22  # about 32 MiB of float64 per intermediate of one block's Hessian
+
+
+def hessian_chunk(n_rows: int, n_params: int, units: int) -> int:
+    """Rows per block for :func:`blocked_hessian`: a power of two dividing ``n_rows``, ``rows * units * n_params``
+    near :data:`BLOCK_ELEMENTS` (at least 8 rows, at most all of them)."""
+    target = max(BLOCK_ELEMENTS // max(units * n_params, 1), 8)
+    chunk = min(n_rows & -n_rows, 1 << int(np.floor(np.log2(target))))
+    return max(min(chunk, n_rows), 1)
+
+
+def blocked_hessian(block_objective: Callable, theta: jax.Array, arrays: tuple, chunk: int) -> jax.Array:
+    """``sum over row blocks of hessian(block_objective)(theta, *block)``, one block at a time (a ``lax.scan``).
+
+    ``block_objective(theta, *arrays)`` must sum over the leading (row) axis of
+    each array; ``chunk`` divides that axis.
+    """
+    n = arrays[0].shape[0]
+    hessian = jax.hessian(block_objective)
+    if chunk >= n:
+        return hessian(theta, *arrays)
+    blocks = tuple(a.reshape((n // chunk, chunk) + a.shape[1:]) for a in arrays)
+
+    def body(total, block):
+        return total + hessian(theta, *block), None
+
+    zeros = jnp.zeros((theta.size, theta.size), theta.dtype)
+    total, _ = jax.lax.scan(body, zeros, blocks)
+    return total

@@ -1,0 +1,90 @@
+"""Hessians summed over row blocks: exact, and with memory that does not grow with the number of rows."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+import bayes_rglm as br
+from bayes_rglm.inference import objective as obj
+from bayes_rglm.inference import curvature, point
+from bayes_rglm.inference.curvature import blocked_hessian, hessian_chunk
+
+MODEL = br.RGLM("bernoulli", hidden=(4,), activation="tanh", prior=br.GaussianPrior(scale=1.0, bias_scale=5.0))
+
+
+def _data(n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * [1.0, 5.0, 0.2] + [0.0, 3.0, 1.0]
+    y = (np.tanh(X[:, 0]) + 0.3 * X[:, 1] - 1 + rng.normal(size=n) > 0).astype(float)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def map_fit():
+    X, y = _data(300)
+    return MODEL.fit(X, y, method="map", seed=1), X, y
+
+
+def test_blocked_hessian_equals_the_dense_one():
+    rng = np.random.default_rng(1)
+    rows = jnp.asarray(rng.normal(size=(64, 3)))
+    y = jnp.asarray(rng.random(64) < 0.4, dtype=jnp.float64)
+    theta = jnp.asarray(rng.normal(size=3))
+
+    def nll(t, r, yy):
+        eta = jnp.tanh(r @ t) * 2.0
+        return jnp.sum(jax.nn.softplus(eta) - yy * eta)
+
+    dense = jax.hessian(nll)(theta, rows, y)
+    for chunk in (8, 16, 64):
+        np.testing.assert_allclose(blocked_hessian(nll, theta, (rows, y), chunk), dense, rtol=1e-12, atol=1e-12)
+
+
+def test_hessian_chunk_divides_and_bounds_the_block():
+    assert hessian_chunk(53248, 1101, 71) == 32  # the 20-50-1 net at 50,000 rows
+    assert 53248 % hessian_chunk(53248, 1101, 71) == 0
+    assert hessian_chunk(16, 10, 3) == 16
+
+
+def test_map_covariance_of_a_net_is_the_inverse_hessian_of_the_log_posterior(map_fit):
+    fit, X, y = map_fit
+    assert fit.info["covariance"].endswith("(computed when first used)")
+    params = {k: jnp.asarray(v) for k, v in fit.params.items()}
+    flat, unravel = ravel_pytree(params)
+
+    def negative_log_posterior(f):
+        p = unravel(f)
+        return -(
+            jnp.sum(MODEL.log_likelihood(p, jnp.asarray(X), jnp.asarray(y))) + MODEL.log_prior(p, fit.data_summary, 3)
+        )
+
+    assert float(jnp.linalg.norm(jax.grad(negative_log_posterior)(flat))) < 1e-6
+    reference = np.linalg.inv(np.asarray(jax.hessian(negative_log_posterior)(flat)))
+    np.testing.assert_allclose(fit.covariance, reference, rtol=1e-8, atol=1e-10 * np.abs(reference).max())
+    assert fit.info["covariance"] == "inverse observed information"
+
+
+def test_memory_of_the_information_does_not_grow_with_rows(monkeypatch):
+    # A small block budget, so that this small net is summed over several blocks at both sizes.
+    monkeypatch.setattr(curvature, "BLOCK_ELEMENTS", 1 << 14)
+    temp = []
+    for n in (2048, 16384):
+        X, y = _data(n)
+        data = MODEL.prepare(X, y)
+        problem = obj.make_problem(MODEL, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
+        theta = jnp.zeros(3 * 4 + 4 + 4 + 1)
+        compiled = point._compiled_information(MODEL, 2, True).lower(theta, problem).compile()
+        temp.append(compiled.memory_analysis().temp_size_in_bytes)
+    # A Hessian over all rows at once would hold n x units x P numbers: 8x more at 8x the rows.
+    assert temp[1] <= 1.05 * temp[0]
+
+
+def test_map_skips_the_polish_when_a_hessian_costs_too_much(monkeypatch):
+    X, y = _data(200, seed=2)
+    monkeypatch.setattr(point, "POLISH_COST", 1.0)
+    fit = MODEL.fit(X, y, method="map", seed=0)
+    assert fit.info["optimizer"] == "lbfgs"
+    lap = MODEL.fit(X, y, method="laplace", seed=0, num_samples=50)
+    assert lap.info["optimizer"] == "lbfgs + newton"
