@@ -7,8 +7,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import bayes_rglm as br
-from bayes_rglm.inference import objective as obj
 from bayes_rglm.inference import curvature, point
+from bayes_rglm.inference import objective as obj
 from bayes_rglm.inference.curvature import blocked_hessian, hessian_chunk
 
 MODEL = br.RGLM("bernoulli", hidden=(4,), activation="tanh", prior=br.GaussianPrior(scale=1.0, bias_scale=5.0))
