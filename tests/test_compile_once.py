@@ -1,0 +1,67 @@
+"""A refit with the same shapes compiles nothing, whatever its run-time options (counted by jax.monitoring)."""
+
+import numpy as np
+import pytest
+
+import bayes_rglm as br
+from bayes_rglm.runtime import compilations
+
+
+def _data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = rng.poisson(np.exp(0.4 * X[:, 0] - 0.3 * X[:, 1])).astype(float)
+    return X, y
+
+
+@pytest.mark.parametrize(
+    "model, method, first, refit",
+    [
+        (br.RGLM("poisson"), "mle", {}, {"seed": 3}),
+        (br.RGLM("poisson"), "map", {"tol": 1e-10}, {"tol": 1e-10, "seed": 5}),
+        (
+            br.RGLM("poisson", hidden=(3,), activation="tanh"),
+            "map",
+            {"num_restarts": 1},
+            {"num_restarts": 2, "seed": 7},
+        ),
+        (
+            br.RGLM("poisson", hidden=(3,), activation="tanh"),
+            "laplace",
+            {"num_samples": 200},
+            {"num_samples": 200, "seed": 2},
+        ),
+        (
+            br.RGLM("poisson", hidden=(3,), activation="tanh"),
+            "svi",
+            {"num_steps": 300, "batch_size": 64, "learning_rate": 0.01, "num_samples": 100},
+            {"num_steps": 777, "batch_size": 62, "learning_rate": 0.03, "num_samples": 900, "seed": 4},
+        ),
+        (
+            br.RGLM("poisson"),
+            "svi",
+            {"num_steps": 200, "num_samples": 100},
+            {"num_epochs": 3, "learning_rate": 0.002, "num_samples": 1000, "seed": 1},
+        ),
+    ],
+    ids=["mle", "map-glm", "map-net", "laplace-net", "svi-minibatch", "svi-full-batch"],
+)
+def test_refit_with_new_options_compiles_nothing(model, method, first, refit):
+    X, y = _data()
+    model.fit(X, y, method=method, progress=False, **first)
+    X2, y2 = _data(seed=1)  # other data of the same shapes
+    with compilations() as counter:
+        fit = model.fit(X2, y2, method=method, progress=False, **refit)
+    assert counter.count == 0
+    if method == "svi":
+        assert len(fit.info["elbo"]) == refit.get("num_steps", 3)
+        assert fit.samples["w0"].shape[1] == refit["num_samples"]
+
+
+def test_svi_batch_size_in_another_bucket_compiles_once():
+    X, y = _data()
+    model = br.RGLM("poisson")
+    model.fit(X, y, method="svi", num_steps=100, batch_size=64, num_samples=50, progress=False)
+    with compilations() as counter:
+        model.fit(X, y, method="svi", num_steps=100, batch_size=200, num_samples=50, progress=False)
+    assert counter.count >= 1
