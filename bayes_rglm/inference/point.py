@@ -242,6 +242,37 @@ def optimise(
     )
 
 
+@compiled_cache(maxsize=32)
+def _compiled_fit_batch(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int, polish):
+    """:func:`_compiled_fit` vmapped over starting points: ``(theta0s, problem) -> solutions``, one program."""
+    return jax.jit(jax.vmap(_compiled_fit(model, n_classes, use_prior, max_iter, tol, n_params, polish), (0, None)))
+
+
+def optimise_batch(
+    model: RGLM, data: Dataset, problem: obj.Problem, use_prior: bool, seed: int, num_starts: int
+) -> dict:
+    """Optimise from ``num_starts`` random starts at once (one vmapped program); the optima, stacked.
+
+    Start ``c`` is :func:`optimise`'s first start for seed ``seed + 1000 c``.  The optima are returned
+    as ``{site: (num_starts, ...)}`` on the unconstrained scale in the standardised coordinates of
+    ``problem`` (as NUTS samples them).
+    """
+    n_features, n_classes = data.X.shape[1], data.summary.n_classes
+    shift, scale = np.asarray(problem.shift), np.asarray(problem.scale)
+    n_params = int(sum(np.prod(v) for v in model.parameter_shapes(n_features, n_classes).values()))
+    polish = model.depth > 0 and n_params <= MAX_POLISH and problem.X.shape[0] * float(n_params) ** 2 <= POLISH_COST
+    thetas = []
+    for start_index in range(num_starts):
+        start = _initial_params(model, data, np.random.default_rng(seed + 1000 * start_index), jitter=True)
+        start = obj.unconstrain(model, obj.to_standardised(start, shift, scale))
+        thetas.append(np.concatenate([np.ravel(np.asarray(start[k], np.float64)) for k in sorted(start)]))
+    run = _compiled_fit_batch(model, n_classes, use_prior, 100, 1e-10, n_params, polish)
+    x = np.asarray(run(jnp.asarray(np.stack(thetas)), problem)[0].x)
+    _, unravel = obj.flat_layout(model, n_features, n_classes)
+    optima = [unravel(row) for row in x]
+    return {k: np.stack([np.asarray(o[k]) for o in optima]) for k in optima[0]}
+
+
 def observed_information(model: RGLM, opt: Optimum) -> np.ndarray | None:
     """The observed information at the optimum (standardised coordinates, nuisance on its natural scale).
 
