@@ -69,10 +69,11 @@ def objective_per_row(X, y, W0, b0, w1, b1) -> float:
     return float(log_loss + (np.sum(W0**2) + np.sum(w1**2)) / (2 * len(y)))
 
 
-def worker(library: str, method: str, n: int) -> dict:
+def worker(library: str, method: str, n: int, budget: int) -> dict:
+    """One fit in this process; ``budget`` > 0 caps L-BFGS at that many iterations (``max_iter=budget // 20``)."""
     X, y = make_data(n)
     data_mb = (X.nbytes + y.nbytes) / 2**20
-    out = {"library": library, "method": method, "n": n, "data_mb": data_mb}
+    out = {"library": library, "method": method, "n": n, "data_mb": data_mb, "budget": budget}
     if library == "sklearn":
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
@@ -99,6 +100,8 @@ def worker(library: str, method: str, n: int) -> dict:
             prior=br.GaussianPrior(scale=1.0, bias_scale=BIAS_SCALE),
         )
         options = {"num_samples": 1000} if method == "laplace" else {}
+        if budget:
+            options["max_iter"] = budget // 20  # L-BFGS runs up to 20 x max_iter iterations
         started = time.perf_counter()
         fit = model.fit(X, y, method=method, seed=0, progress=False, **options)
         out["seconds"] = time.perf_counter() - started
@@ -115,9 +118,9 @@ def worker(library: str, method: str, n: int) -> dict:
     return out
 
 
-def run_worker(library: str, method: str, n: int, timeout: float) -> dict:
+def run_worker(library: str, method: str, n: int, budget: int, timeout: float) -> dict:
     env = dict(os.environ, BAYES_RGLM_NO_CACHE="1")
-    cmd = [sys.executable, __file__, "--worker", library, method, str(n)]
+    cmd = [sys.executable, __file__, "--worker", library, method, str(n), str(budget)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -136,15 +139,20 @@ def plot(results: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for (library, method), style in {
-        ("bayes_rglm", "map"): "o-",
-        ("bayes_rglm", "laplace"): "s-",
-        ("sklearn", "map"): "^--",
-    }.items():
-        rows = [r for r in results if r["library"] == library and r["method"] == method and "error" not in r]
+    styles = {
+        ("bayes_rglm", "map", 200): ("o-", "bayes_rglm map, 200 L-BFGS iterations"),
+        ("bayes_rglm", "map", 0): ("o:", "bayes_rglm map, to tolerance"),
+        ("bayes_rglm", "laplace", 0): ("s-", "bayes_rglm laplace"),
+        ("sklearn", "map", 0): ("^--", "sklearn MLPClassifier lbfgs (200 iterations)"),
+    }
+    for (library, method, budget), (style, label) in styles.items():
+        rows = [
+            r
+            for r in results
+            if (r["library"], r["method"], r.get("budget", 0)) == (library, method, budget) and "error" not in r
+        ]
         if not rows:
             continue
-        label = f"{library} {method}" if library == "bayes_rglm" else "sklearn MLPClassifier lbfgs"
         n = [r["n"] for r in rows]
         axes[0].loglog(n, [r["seconds"] for r in rows], style, label=label)
         axes[1].semilogx(n, [r["peak_mb"] for r in rows], style, label=label)
@@ -163,28 +171,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "BENCHMARKS.md"))
-    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "METHOD", "N"))
+    parser.add_argument("--worker", nargs=4, metavar=("LIBRARY", "METHOD", "N", "BUDGET"))
     args = parser.parse_args()
     if args.worker:
-        library, method, n = args.worker
-        print(RESULT_PREFIX + json.dumps(worker(library, method, int(n))), flush=True)
+        library, method, n, budget = args.worker
+        print(RESULT_PREFIX + json.dumps(worker(library, method, int(n), int(budget))), flush=True)
         return
+    # budget 0: to the default tolerance; 200: at most 200 L-BFGS iterations, scikit-learn's default max_iter.
     if args.quick:
-        cases = [("bayes_rglm", "map", 2000), ("bayes_rglm", "laplace", 2000), ("sklearn", "map", 2000)]
-        cases += [("bayes_rglm", "map", 4000)]
+        cases = [("bayes_rglm", "map", 2000, 0), ("bayes_rglm", "laplace", 2000, 0), ("sklearn", "map", 2000, 0)]
+        cases += [("bayes_rglm", "map", 2000, 200), ("bayes_rglm", "map", 4000, 200)]
     else:
-        cases = [("sklearn", "map", n) for n in (10_000, 50_000)]
-        cases += [("bayes_rglm", "map", n) for n in (10_000, 50_000, 200_000, 1_000_000)]
-        cases += [("bayes_rglm", "laplace", n) for n in (10_000, 50_000)]
+        cases = [("sklearn", "map", n, 0) for n in (10_000, 50_000)]
+        cases += [("bayes_rglm", "map", n, 200) for n in (10_000, 50_000, 200_000, 1_000_000)]
+        cases += [("bayes_rglm", "map", n, 0) for n in (10_000, 50_000)]
+        cases += [("bayes_rglm", "laplace", n, 0) for n in (10_000, 50_000)]
     load = load_average()
     started = _dt.datetime.now(_dt.UTC)
     results = []
-    for library, method, n in cases:
-        result = run_worker(library, method, n, timeout=3600)
+    for library, method, n, budget in cases:
+        result = run_worker(library, method, n, budget, timeout=3600)
         print(json.dumps(result), flush=True)
         results.append(result)
     out = Path(args.out)
     png = out.parent / "benchmarks" / "mlp_map.png" if not args.quick else out.with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
     plot(results, png)
     lines = [
         START,
@@ -194,12 +205,15 @@ def main() -> None:
         "seconds are the whole fit call, compilation included. Objective: mean log loss + ||W||^2 / (2n) "
         "(scikit-learn's `alpha=1` loss = our N(0, 1) weight prior, flat biases), recomputed from each fit.",
         "",
-        "| library | method | rows | seconds | peak MiB | data MiB | objective / row | iterations | optimizer | note |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| library | method | L-BFGS budget | rows | seconds | peak MiB | data MiB | objective / row | iterations "
+        "| optimizer | note |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in results:
+        budget = r.get("budget") or ("200" if r["library"] == "sklearn" else "tolerance")
         if "error" in r:
-            lines.append(f"| {r['library']} | {r['method']} | {r['n']:,} | - | - | - | - | - | - | {r['error']} |")
+            cells = f"| {r['library']} | {r['method']} | {budget} | {r['n']:,} |"
+            lines.append(cells + f" - | - | - | - | - | - | {r['error']} |")
             continue
         note = ""
         if r["method"] == "laplace":
@@ -207,22 +221,22 @@ def main() -> None:
         elif r["library"] == "bayes_rglm":
             note = f"converged: {r['converged']}"
         lines.append(
-            f"| {r['library']} | {r['method']} | {r['n']:,} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | "
+            f"| {r['library']} | {r['method']} | {budget} | {r['n']:,} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | "
             f"{r['data_mb']:.0f} | {r['objective']:.5f} | {r['iterations']} | {r.get('optimizer', 'lbfgs')} | {note} |"
         )
-    by = {(r["library"], r["method"], r["n"]): r for r in results if "error" not in r}
+    by = {(r["library"], r["method"], r["n"], r.get("budget", 0)): r for r in results if "error" not in r}
     for n in sorted({r["n"] for r in results}):
-        ours, theirs = by.get(("bayes_rglm", "map", n)), by.get(("sklearn", "map", n))
-        if ours and theirs:
-            lines.append("")
-            lines.append(
-                f"At {n:,} rows: time {ours['seconds'] / theirs['seconds']:.2f}x scikit-learn's; objective per row "
-                f"{ours['objective'] - theirs['objective']:+.5f} against scikit-learn's."
-            )
-    lines += [
-        "",
-        f"![time and memory against rows]({png.relative_to(out.parent) if png.is_relative_to(out.parent) else png})",
-    ]
+        theirs = by.get(("sklearn", "map", n, 0))
+        for budget, what in ((200, "with the same 200-iteration L-BFGS budget"), (0, "to the default tolerance")):
+            ours = by.get(("bayes_rglm", "map", n, budget))
+            if ours and theirs:
+                lines.append("")
+                lines.append(
+                    f"At {n:,} rows, MAP {what}: time {ours['seconds'] / theirs['seconds']:.2f}x scikit-learn's; "
+                    f"objective per row {ours['objective'] - theirs['objective']:+.5f} against scikit-learn's."
+                )
+    shown = png.relative_to(out.parent) if png.is_relative_to(out.parent) else png
+    lines += ["", f"![time and memory against rows]({shown})"]
     import jax
 
     lines += footer(load, jax.default_backend(), versions(["jax", "sklearn"]), END)
