@@ -59,13 +59,20 @@ def _compiled(model: RGLM, quantity: str):
 def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, trials=None, key=None, reduce=None):
     """Compute ``quantity`` for every draw and row, chunked over rows.
 
-    ``reduce(block)`` maps each ``(n_draws, rows, ...)`` block to what is kept
-    (e.g. the mean over draws); the kept pieces are concatenated along rows.
+    ``reduce(block)`` maps each ``(n_draws, rows, ...)`` numpy block to what is
+    kept (e.g. the mean over draws); the kept pieces are concatenated along rows.
     """
     guard_mappings()
     n = X.shape[0]
     n_draws = next(iter(draws.values())).shape[0]
-    size = rows_per_chunk(n_draws, n)
+    # Draws padded (copies of the first, dropped again below) to the next power of two, so a refit with
+    # another number of draws shares the compiled program.
+    n_pad = 1 << int(np.ceil(np.log2(max(n_draws, 1))))
+    draws = {
+        k: jax.device_put(np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[:1], n_pad - n_draws, axis=0)]))
+        for k, v in draws.items()
+    }
+    size = rows_per_chunk(n_pad, n)
     y = np.zeros(n) if y is None else y
     key = jax.random.PRNGKey(0) if key is None else key
     fn = _compiled(model, quantity)
@@ -79,10 +86,9 @@ def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, tr
             return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], pad, axis=0)]) if pad else part)
 
         block = fn(draws, chunk(X), chunk(y), chunk(offset), chunk(trials), jax.random.fold_in(key, start))
-        if reduce is None:  # sliced by numpy: an eager slice of a device array compiles a program per shape
-            pieces.append(np.asarray(block)[:, : stop - start])
-        else:
-            pieces.append(np.asarray(reduce(block[:, : stop - start])))
+        # Sliced and reduced by numpy: eager device operations compile a program per shape.
+        block = np.asarray(block)[:n_draws, : stop - start]
+        pieces.append(block if reduce is None else np.asarray(reduce(block)))
     axis = 0 if reduce is not None else 1
     return np.concatenate(pieces, axis=axis)
 
@@ -101,7 +107,7 @@ def predictive_interval(model: RGLM, draws: dict, X, offset, trials, prob: float
     alpha = (1.0 - prob) / 2.0
 
     def reduce(block):
-        return jnp.quantile(block, jnp.array([alpha, 1.0 - alpha]), axis=0).T
+        return np.quantile(block, [alpha, 1.0 - alpha], axis=0).T
 
     bounds = evaluate(model, "sample", draws, X, None, offset, trials, key=key, reduce=reduce)
     return bounds[:, 0], bounds[:, 1]

@@ -146,11 +146,12 @@ class Fit:
 
     def _draws(self) -> dict:
         """Parameters with one leading draw axis: ``(chains * draws, ...)`` or ``(1, ...)`` for point fits."""
+        # Reshaped by numpy and moved by device_put: an eager jnp.reshape or jnp.asarray compiles a program per
+        # shape.
         if self.samples is None:
-            return {k: jnp.asarray(v)[None] for k, v in self.params.items()}
-        # Reshaped by numpy: an eager jnp.reshape compiles a program per parameter shape.
+            return {k: jax.device_put(np.asarray(v)[None]) for k, v in self.params.items()}
         return {
-            k: jnp.asarray(np.reshape(np.asarray(v), (-1,) + np.shape(v)[2:]))
+            k: jax.device_put(np.reshape(np.asarray(v), (-1,) + np.shape(v)[2:]))
             for k, v in self.samples.items()
             if k in self.params
         }

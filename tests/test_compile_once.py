@@ -1,5 +1,7 @@
 """A refit with the same shapes compiles nothing, whatever its run-time options (counted by jax.monitoring)."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,18 @@ def test_svi_batch_size_in_another_bucket_compiles_once():
     with compilations() as counter:
         model.fit(X, y, method="svi", num_steps=100, batch_size=200, num_samples=50, progress=False)
     assert counter.count >= 1
+
+
+@pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
+def test_nuts_refit_with_a_new_seed_and_target_accept_compiles_nothing(chain_method):
+    X, y = _data(n=40)
+    model = br.RGLM("poisson")
+    options = {"num_warmup": 100, "num_samples": 100, "num_chains": 2, "chain_method": chain_method}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", br.DiagnosticsWarning)  # 2 x 100 draws may be short for the ESS check
+        model.fit(X, y, method="nuts", seed=0, target_accept=0.8, progress=False, **options)
+        X2, y2 = _data(n=40, seed=1)
+        with compilations() as counter:
+            fit = model.fit(X2, y2, method="nuts", seed=5, target_accept=0.9, progress=False, **options)
+    assert counter.count == 0
+    assert fit.samples["w0"].shape == (2, 100, 3, 1)

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import biject_to, constraints
 from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc_util import build_adaptation_schedule, dual_averaging, welford_covariance
 
 from ..exceptions import DiagnosticsWarning
 from ..families import DataSummary
@@ -93,58 +94,125 @@ def _potential_gen(model: RGLM, n_features: int, n_classes: int):
     return gen
 
 
+CHUNK_STEPS = 100  # NUTS transitions per compiled call; the steps past num_warmup + num_samples are masked
+MAX_WINDOWS = 40  # warm-up adaptation windows the compiled program can hold (Stan's schedule: ~log2(num_warmup))
+
+
+def adaptation_windows(num_warmup: int) -> tuple[np.ndarray, int]:
+    """The last step of each warm-up window (numpyro's ``build_adaptation_schedule``, Stan's), padded to
+    :data:`MAX_WINDOWS`, and the number of windows: run-time arguments of the compiled sampler."""
+    windows = build_adaptation_schedule(num_warmup) if num_warmup > 0 else []
+    ends = np.full(MAX_WINDOWS, np.iinfo(np.int32).max, dtype=np.int64)
+    ends[: len(windows)] = [w.end for w in windows]
+    return ends, len(windows)
+
+
 @compiled_cache(maxsize=32)
 def _compiled_sampler(
-    model: RGLM,
-    n_features: int,
-    n_classes: int,
-    num_warmup: int,
-    num_samples: int,
-    chain_method: str,
-    dense_mass: bool,
-    max_tree_depth: int,
+    model: RGLM, n_features: int, n_classes: int, chain_method: str, dense_mass: bool, max_tree_depth: int
 ):
-    """``(starts, keys, problem, target_accept) -> (draws, stats)`` for all chains, warm-up then sampling, jitted.
+    """``(init, chunk)``: compiled NUTS programs whose lengths and schedule are run-time arguments.
 
-    The data and the target acceptance are arguments, so a refit with the same shapes and lengths compiles
-    nothing.  numpyro's NUTS kernel (``numpyro.infer.hmc.hmc``) with its windowed adaptation.
+    ``init(starts, keys, problem, target_accept) -> states`` and
+    ``chunk(states, problem, hyper) -> (states, (draws, stats))`` with
+    ``hyper = (steps to run, num_warmup, window ends, number of windows, target_accept)``.
+    Each transition is numpyro's NUTS kernel (``numpyro.infer.hmc.hmc``), built without warm-up;
+    the warm-up adaptation -- dual averaging of the step size towards ``target_accept`` and the
+    mass matrix from Welford estimates over Stan's doubling windows, regularised as Stan does --
+    is applied here from numpyro's ``dual_averaging`` and ``welford_covariance`` with the window
+    schedule as data, so one program serves every ``num_warmup`` and ``num_samples``.
     """
     init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(model, n_features, n_classes), algo="NUTS")
+    step_init, step_update = dual_averaging()
+    mass_init, mass_update, mass_final = welford_covariance(diagonal=not dense_mass)
 
-    def one_chain(start, key, problem, target_accept):
-        state = init_kernel(
-            start,
-            num_warmup,
+    def start(theta, key, problem, target_accept):
+        return init_kernel(
+            theta,
+            0,  # no adaptation inside numpyro's kernel: adapt() below does it with a run-time schedule
             dense_mass=dense_mass,
-            target_accept_prob=target_accept,
+            # A constant: numpyro's own (unused) warm-up update closes over it, and chunk() traces that later.
+            target_accept_prob=0.8,
             max_tree_depth=max_tree_depth,
             model_args=(problem,),
             rng_key=key,
         )
 
-        def warm(state, _):
-            return sample_kernel(state, model_args=(problem,)), None
+    def adapt(t, state, hyper):
+        """One warm-up update of the step size and mass matrix after transition ``t`` (Stan's scheme)."""
+        _, num_warmup, ends, num_windows, target_accept = hyper
+        a = state.adapt_state
+        step_state = step_update(target_accept - state.accept_prob, a.ss_state)
+        log_step, log_step_average = step_state[0], step_state[1]
+        step_size = jnp.exp(jnp.where(t == num_warmup - 1, log_step_average, log_step))
+        finfo = jnp.finfo(jnp.result_type(step_size))
+        step_size = jnp.clip(step_size, finfo.tiny, finfo.max)
+        window = a.window_idx
+        middle = (window > 0) & (window < num_windows - 1)
+        mass_state = jax.lax.cond(middle, lambda m: mass_update(state.z, m), lambda m: m, a.mm_state)
+        at_end = t == ends[window]
+        a = a._replace(step_size=step_size, ss_state=step_state, mm_state=mass_state)
+        a = a._replace(window_idx=jnp.where(at_end, window + 1, window))
 
-        def draw(state, _):
-            state = sample_kernel(state, model_args=(problem,))
-            fields = (state.diverging, state.num_steps, state.accept_prob, state.energy, state.potential_energy)
-            return state, (state.z, (*fields, state.adapt_state.step_size))
+        def end_of_window(a):
+            inverse_mass, mass_sqrt, mass_sqrt_inv = mass_final(a.mm_state, regularize=True)
+            size = inverse_mass.shape[-1]
+            return a._replace(
+                inverse_mass_matrix=inverse_mass,
+                mass_matrix_sqrt=mass_sqrt,
+                mass_matrix_sqrt_inv=mass_sqrt_inv,
+                mm_state=mass_init(size),
+                ss_state=step_init(jnp.log(10.0) + jnp.log(a.step_size)),
+            )
 
-        state, _ = jax.lax.scan(warm, state, None, length=num_warmup)
-        _, out = jax.lax.scan(draw, state, None, length=num_samples)
-        return out
+        return state._replace(adapt_state=jax.lax.cond(at_end & middle, end_of_window, lambda a: a, a))
 
+    def transition(state, problem, hyper):
+        steps, num_warmup = hyper[0], hyper[1]
+        t = state.i
+        new = sample_kernel(state, model_args=(problem,))
+        new = jax.lax.cond(t < num_warmup, lambda s: adapt(t, s, hyper), lambda s: s, new)
+        new = jax.tree_util.tree_map(lambda x, y: jnp.where(t < steps, x, y), new, state)
+        fields = (new.diverging, new.num_steps, new.accept_prob, new.energy, new.potential_energy)
+        return new, (new.z, (*fields, new.adapt_state.step_size))
+
+    def chunk(state, problem, hyper):
+        return jax.lax.scan(lambda s, _: transition(s, problem, hyper), state, None, length=CHUNK_STEPS)
+
+    if chain_method == "parallel":
+        return jax.pmap(start, in_axes=(0, 0, None, None)), jax.pmap(chunk, in_axes=(0, None, None))
     if chain_method == "vectorized":
-        run = jax.vmap(one_chain, in_axes=(0, 0, None, None))
-    elif chain_method == "parallel":
-        run = jax.pmap(one_chain, in_axes=(0, 0, None, None))
-        return run
-    else:
+        return jax.jit(jax.vmap(start, in_axes=(0, 0, None, None))), jax.jit(jax.vmap(chunk, in_axes=(0, None, None)))
 
-        def run(starts, keys, problem, target_accept):
-            return jax.lax.map(lambda sk: one_chain(sk[0], sk[1], problem, target_accept), (starts, keys))
+    def start_all(thetas, keys, problem, target_accept):
+        return jax.lax.map(lambda tk: start(tk[0], tk[1], problem, target_accept), (thetas, keys))
 
-    return jax.jit(run)
+    def chunk_all(states, problem, hyper):
+        return jax.lax.map(lambda s: chunk(s, problem, hyper), states)
+
+    return jax.jit(start_all), jax.jit(chunk_all)
+
+
+def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, target_accept, bar):
+    """Warm-up and sampling in chunks of :data:`CHUNK_STEPS`; the kept draws ``(chain, draw, ...)`` and stats."""
+    ends, num_windows = adaptation_windows(num_warmup)
+    total = num_warmup + num_samples
+    hyper = (
+        jnp.asarray(total),
+        jnp.asarray(num_warmup),
+        jnp.asarray(ends),
+        jnp.asarray(num_windows),
+        jnp.asarray(float(target_accept)),
+    )
+    states = init(starts, keys, problem, hyper[-1])
+    pieces = []
+    for done in range(0, total, CHUNK_STEPS):
+        states, out = chunk(states, problem, hyper)
+        pieces.append(jax.tree_util.tree_map(np.asarray, out))
+        if bar is not None:
+            bar.update(min(CHUNK_STEPS, total - done))
+    joined = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1)[:, num_warmup:total], *pieces)
+    return joined
 
 
 def _to_original(samples: dict, support: dict, shift: np.ndarray, scale: np.ndarray) -> dict:
@@ -201,24 +269,14 @@ def fit_nuts(
         rng = np.random.default_rng(seed + 2)
         starts = {k: rng.uniform(-2.0, 2.0, (num_chains, *shape)) for k, shape in shapes.items()}
     map_seconds = time.perf_counter() - started
-    sampler = _compiled_sampler(
-        model,
-        n_features,
-        n_classes,
-        int(num_warmup),
-        int(num_samples),
-        chain_method,
-        bool(dense_mass),
-        int(max_tree_depth),
-    )
+    init, chunk = _compiled_sampler(model, n_features, n_classes, chain_method, bool(dense_mass), int(max_tree_depth))
     keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
     bar = _progress(progress, num_chains, num_warmup + num_samples)
-    unconstrained, extra = sampler(
-        {k: jnp.asarray(v, jnp.float64) for k, v in starts.items()}, keys, problem, jnp.asarray(float(target_accept))
+    starts = {k: jnp.asarray(v, jnp.float64) for k, v in starts.items()}
+    unconstrained, extra = _run_chains(
+        init, chunk, starts, keys, problem, int(num_warmup), int(num_samples), target_accept, bar
     )
-    unconstrained = jax.tree_util.tree_map(np.asarray, unconstrained)
     if bar is not None:
-        bar.update(num_chains * (num_warmup + num_samples))
         bar.close()
     elapsed = time.perf_counter() - started
     samples = _to_original(unconstrained, support, np.asarray(problem.shift), np.asarray(problem.scale))
@@ -258,7 +316,7 @@ def _progress(progress, chains: int, per_chain: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=chains * per_chain, desc=f"NUTS, {chains} chains (one compiled call)", unit="it")
+    return tqdm(total=per_chain, desc=f"NUTS, {chains} chains", unit="it")
 
 
 __all__ = ["fit_nuts", "DiagnosticsWarning"]

@@ -26,7 +26,7 @@ from numpyro.distributions import biject_to
 
 from ..families import DataSummary
 from ..model import RGLM
-from ..runtime import compiled_cache
+from ..runtime import bucket, compiled_cache
 from .curvature import blocked_hessian, hessian_chunk
 
 
@@ -46,15 +46,12 @@ class Problem(NamedTuple):
 
 
 def padded_size(n: int) -> int:
-    """``n`` rounded up to one of 8 sizes per power of two (at most 12.5% padding).
+    """Rows padded to :func:`bayes_rglm.runtime.bucket` (8 sizes per power of two, at most 12.5% padding).
 
     Fits with row counts in the same bucket share one compiled solver, so
     cross-validation and training-size sweeps do not recompile per fold.
     """
-    if n <= 16:
-        return 16
-    step = 1 << (int(np.floor(np.log2(n))) - 3)
-    return int(-(-n // step) * step)
+    return bucket(n)
 
 
 def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
