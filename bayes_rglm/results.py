@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import ndtr, ndtri
 
 from .data import as_design, as_vector, match_columns
 from .families import DataSummary
@@ -257,13 +257,13 @@ class Fit:
             else np.full(estimate.shape, np.nan)
         )
         z = estimate / se
-        q = stats.norm.ppf(0.5 + prob / 2)
+        q = ndtri(0.5 + prob / 2)
         table = pd.DataFrame(
             {
                 "estimate": estimate,
                 "bse": se,
                 "z": z,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
+                "p_value": 2 * ndtr(-np.abs(z)),
                 f"ci_{100 * (1 - prob) / 2:g}%": estimate - q * se,
                 f"ci_{100 * (1 + prob) / 2:g}%": estimate + q * se,
             },

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import numpyro.distributions as dist
-import xarray as xr
 
 from .families import FAMILIES as _FAMILY_FACTORIES
 from .families import DataSummary, Family, get_family
@@ -151,6 +150,8 @@ def save_fit(fit, path) -> Path:
         "info": fit.info,
         "has_samples": fit.samples is not None,
     }
+    import xarray as xr  # here, not at module level: importing bayes_rglm should not pay for xarray
+
     ds = xr.Dataset(
         {k.replace("/", "__"): v for k, v in variables.items()},
         attrs={"bayes_rglm": json.dumps(header, default=_json_default)},
@@ -167,6 +168,8 @@ def load_fit(path):
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} does not exist or is not a file; pass the path given to fit.save()")
     try:
+        import xarray as xr
+
         with xr.open_dataset(path, engine="netcdf4") as opened:
             ds = opened.load()
     except Exception as err:  # netCDF4 raises OSError/RuntimeError/ValueError on damaged files

@@ -55,7 +55,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ..exceptions import ConvergenceWarning
 from ..families import DataSummary
@@ -205,6 +204,8 @@ def _compiled_chunk(
     """
     shapes, support = sites(model, n_features, n_classes)
     family = _FAMILIES[guide](shapes, rank)
+    import optax  # here, not at module level: importing bayes_rglm should not pay for optax
+
     optimizer = optax.scale_by_adam()
 
     def neg_elbo_one(var, key, data, batch):
