@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/svi_minibatch.py            # N=200,000 and 1,000,000 rows, 2,000 timed steps, 3 repeats
-    python benchmarks/svi_minibatch.py --quick    # N=20,000, 200 timed steps, 2 repeats (smoke test)
+    python benchmarks/svi_minibatch.py --quick    # N=20,000, 600 timed steps, 2 repeats (smoke test)
     python benchmarks/svi_minibatch.py --out PATH # where the markdown section goes (default BENCHMARKS.md)
 
 What is measured
@@ -396,7 +396,7 @@ def worker_decompose(X, y, args, compiles: Compiles) -> dict:
     plate_svi = _numpyro_plate_svi(n, y_sd, batch)
     plate_state = plate_svi.init(jax.random.PRNGKey(0), *arrays[:2])
     variants = {
-        "library": (library.run_chunk, library.carry, (library.arrays,)),
+        "library": (library.step_chunk, library.carry, (jnp.ones(chunk_len, bool), library.arrays, library.hyper)),
         "numpyro_args": (jax.jit(lambda c, keys, *d: jax.lax.scan(lambda c, k: numpyro_step(c, k, *d), c, keys)),
                          state0, arrays),
         "jax_optax": (jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: jstep(c, X, y), c, keys)),
@@ -643,7 +643,7 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smoke test: N=20,000, 200 steps, 2 repeats")
+    parser.add_argument("--quick", action="store_true", help="smoke test: N=20,000, 600 steps, 2 repeats")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md", help="markdown file to update")
     parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")], default=None,
                         help="comma-separated row counts")
@@ -655,7 +655,7 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.sizes = args.sizes or ([20_000] if args.quick else [200_000, 1_000_000])
-    args.steps = args.steps or (200 if args.quick else 2000)
+    args.steps = args.steps or (600 if args.quick else 2000)  # quick: 3 compiled chunks of 250 steps
     args.repeats = args.repeats or (2 if args.quick else 3)
     args.warmup_steps = args.warmup_steps or (40 if args.quick else 100)
 

@@ -186,3 +186,29 @@ def test_svi_objective_is_numpyro_potential(family, hierarchical):
     )
     theirs = -potential_energy(model.numpyro_model, (X,), dict(y=y, n_classes=K, y_scale=Y_SCALE), theta)
     np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("family", ["gaussian", "ordinal", "poisson"])
+@pytest.mark.parametrize("hierarchical", [False, True], ids=["fixed", "hierarchical"])
+def test_target_log_joint_is_numpyro_log_density(family, hierarchical):
+    """The one log joint that NUTS and SVI use (``Layout.log_joint``, in standardised coordinates) equals
+    numpyro's log density of ``RGLM.numpyro_model`` at the same point mapped to the original coordinates."""
+    from numpyro.infer.util import potential_energy
+
+    from bayes_rglm.inference import objective as obj
+    from bayes_rglm.inference.target import build
+
+    model = br.RGLM(family, hidden=(3,), prior=br.GaussianPrior(scale=0.8, hierarchical=hierarchical))
+    X_off = np.asarray(X) * np.array([2.0, 0.5]) + np.array([1.0, -3.0])  # off-centre, unequal scales
+    data = model.prepare(X_off, np.asarray(Y[family]))
+    target = build(model, data)
+    K = data.summary.n_classes
+    rng = np.random.default_rng(6)
+    theta = {name: jnp.asarray(rng.normal(scale=0.5, size=shape)) for name, shape in target.layout.shapes.items()}
+    shift, scale = np.asarray(target.problem.shift), np.asarray(target.problem.scale)
+    assert np.all(np.abs(shift) > 0.1) and np.all(np.abs(scale - 1) > 0.1)  # the map is not the identity
+    original = obj.to_original(theta, shift, scale)
+    kwargs = dict(y=jnp.asarray(Y[family]), n_classes=K, y_scale=data.summary.y_scale)
+    theirs = -potential_energy(model.numpyro_model, (jnp.asarray(X_off),), kwargs, original)
+    ours = target.layout.log_joint(theta, target.problem)
+    np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-12)

@@ -13,11 +13,13 @@ exactly (a linear change of variables with a constant Jacobian).  On
 spector's logit model that takes NUTS from 36 leapfrog steps per iteration
 to 6.
 
-Warm-up and sampling of every chain are one jitted call that takes the
-(padded) data, the keys and ``target_accept`` as arguments; it is cached per
-(model, shapes, ``num_warmup``, ``num_samples``, ``chain_method``,
-``dense_mass``, ``max_tree_depth``), so a refit of data of the same shapes
-compiles nothing.
+The potential is :meth:`~bayes_rglm.inference.target.Layout.log_joint`, the
+one log joint SVI also uses.  Warm-up and sampling run in compiled chunks of
+:data:`CHUNK_STEPS` transitions that take the (padded) data, the states, the
+number of steps, ``num_warmup``, the adaptation windows and ``target_accept``
+as arguments; they are cached per (layout, ``chain_method``, ``dense_mass``,
+``max_tree_depth``), so a refit of data of the same shapes compiles nothing,
+whatever its seed, ``num_warmup`` or ``num_samples``.
 
 Chains of models start from MAP solutions, one per chain from its own random
 start, all found in one vmapped optimisation, plus a little jitter, so
@@ -38,17 +40,15 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import biject_to, constraints
 from numpyro.infer.hmc import hmc
 from numpyro.infer.hmc_util import build_adaptation_schedule, dual_averaging, welford_covariance
 
 from ..exceptions import DiagnosticsWarning
-from ..families import DataSummary
 from ..model import RGLM, Dataset
 from ..runtime import compiled_cache
 from . import objective as obj
-from .density import constrain, sites
 from .point import optimise_batch
+from .target import Layout, build
 
 CHAIN_METHODS = ("sequential", "parallel", "vectorized")
 
@@ -67,29 +67,12 @@ def _map_starts(model: RGLM, data: Dataset, problem: obj.Problem, seed: int, num
     return starts
 
 
-def _potential_gen(model: RGLM, n_features: int, n_classes: int):
-    """``problem -> (theta -> -log p(theta, y))`` on the unconstrained sites in the standardised coordinates.
-
-    The inputs are centred and scaled as the optimiser's are (``x_std = (x - shift) / scale``), and the
-    first layer's weights and bias are sampled in those coordinates: a linear change of variables with a
-    constant Jacobian (left out), mapped back exactly by :func:`_to_original`.  The likelihood is the
-    same (``x_std w0_std + b0_std = x w0 + b0``); the prior is evaluated on the original coordinates, and
-    the log-Jacobian of the constraining transforms is included, as in :meth:`RGLM.numpyro_model`
-    (a test checks they agree).
-    """
-    _, support = sites(model, n_features, n_classes)
+def _potential_gen(layout: Layout):
+    """``problem -> (theta -> -log p(theta, y))``: the negative of :meth:`Layout.log_joint`, as numpyro's
+    ``potential_fn_gen`` wants it (the data an argument, so the compiled sampler serves every refit)."""
 
     def gen(problem: obj.Problem):
-        summary = DataSummary(n_classes, 0.0, problem.y_scale)
-
-        def potential(theta):
-            params, log_jacobian = constrain(theta, support)
-            pointwise = model.log_likelihood(params, problem.X, problem.y, problem.offset, problem.trials)
-            log_lik = jnp.sum(problem.weights * pointwise)  # padding rows weigh 0
-            original = obj.to_original(params, problem.shift, problem.scale)
-            return -(log_lik + model.log_prior(original, summary, n_features) + log_jacobian)
-
-        return potential
+        return lambda theta: -layout.log_joint(theta, problem)
 
     return gen
 
@@ -108,9 +91,7 @@ def adaptation_windows(num_warmup: int) -> tuple[np.ndarray, int]:
 
 
 @compiled_cache(maxsize=32)
-def _compiled_sampler(
-    model: RGLM, n_features: int, n_classes: int, chain_method: str, dense_mass: bool, max_tree_depth: int
-):
+def _compiled_sampler(layout: Layout, chain_method: str, dense_mass: bool, max_tree_depth: int):
     """``(init, chunk)``: compiled NUTS programs whose lengths and schedule are run-time arguments.
 
     ``init(starts, keys, problem, target_accept) -> states`` and
@@ -122,7 +103,7 @@ def _compiled_sampler(
     is applied here from numpyro's ``dual_averaging`` and ``welford_covariance`` with the window
     schedule as data, so one program serves every ``num_warmup`` and ``num_samples``.
     """
-    init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(model, n_features, n_classes), algo="NUTS")
+    init_kernel, sample_kernel = hmc(potential_fn_gen=_potential_gen(layout), algo="NUTS")
     step_init, step_update = dual_averaging()
     mass_init, mass_update, mass_final = welford_covariance(diagonal=not dense_mass)
 
@@ -215,16 +196,6 @@ def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, tar
     return joined
 
 
-def _to_original(samples: dict, support: dict, shift: np.ndarray, scale: np.ndarray) -> dict:
-    """Draws ``(chain, draw, ...)`` on the unconstrained standardised scale -> constrained, original coordinates."""
-    out = {k: np.asarray(v if support[k] is constraints.real else biject_to(support[k])(v)) for k, v in samples.items()}
-    w0 = out["w0"] / scale[:, None]
-    out["w0"] = w0
-    if "b0" in out:
-        out["b0"] = out["b0"] - np.einsum("j,cdjk->cdk", shift, w0)
-    return out
-
-
 def fit_nuts(
     model: RGLM,
     data: Dataset,
@@ -256,20 +227,19 @@ def fit_nuts(
     if chain_method == "parallel" and jax.local_device_count() < num_chains:
         # As numpyro does: too few devices for one chain each, so the chains run one after another.
         chain_method = "sequential"
-    n_features, n_classes = data.X.shape[1], data.summary.n_classes
-    shapes, support = sites(model, n_features, n_classes)
     # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
     started = time.perf_counter()
-    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
+    target = build(model, data)  # the layout and the standardised, padded data, made once
+    layout, problem = target.layout, target.problem
     if use_map:
         starts = _map_starts(model, data, problem, seed, num_chains)
     else:  # numpyro's default: uniform in [-2, 2] on the unconstrained scale, per chain
         rng = np.random.default_rng(seed + 2)
-        starts = {k: rng.uniform(-2.0, 2.0, (num_chains, *shape)) for k, shape in shapes.items()}
+        starts = {k: rng.uniform(-2.0, 2.0, (num_chains, *shape)) for k, shape in layout.shapes.items()}
     map_seconds = time.perf_counter() - started
-    init, chunk = _compiled_sampler(model, n_features, n_classes, chain_method, bool(dense_mass), int(max_tree_depth))
+    init, chunk = _compiled_sampler(layout, chain_method, bool(dense_mass), int(max_tree_depth))
     keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
     bar = _progress(progress, num_chains, num_warmup + num_samples)
     starts = {k: jnp.asarray(v, jnp.float64) for k, v in starts.items()}
@@ -279,7 +249,7 @@ def fit_nuts(
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - started
-    samples = _to_original(unconstrained, support, np.asarray(problem.shift), np.asarray(problem.scale))
+    samples = layout.to_original(unconstrained, np.asarray(problem.shift), np.asarray(problem.scale))
     diverging, n_steps, accept, energy, potential_energy, step_size = (np.asarray(a) for a in extra)
     stats = {
         "diverging": diverging,

@@ -57,12 +57,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConvergenceWarning
-from ..families import DataSummary
 from ..model import RGLM, Dataset
 from ..runtime import compiled_cache
-from .density import constrain, sites
-from .objective import padded_rows, padded_size, unconstrain
-from .point import _initial_params
+from .objective import padded_size
+from .target import Layout, Target, build
 
 GUIDES = ("normal", "lowrank", "mvn")
 CHUNK_STEPS = 250  # steps per compiled call (a progress-bar tick); the last call masks the steps past num_steps
@@ -181,48 +179,35 @@ _FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
 
 
 @compiled_cache(maxsize=32)
-def _compiled_chunk(
-    model: RGLM,
-    guide: str,
-    rank,
-    n_features: int,
-    n_classes: int,
-    n_rows: int,
-    batch_rows,
-    num_particles: int,
-    schedule,
-):
+def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles: int, schedule):
     """``(carry, keys, active, data, hyper) -> (carry, losses)``: Adam steps on the negative ELBO in one ``lax.scan``.
 
-    Everything that varies between runs is an argument: the data, the keys,
+    Everything that varies between runs is an argument: the data ``(problem, n)``, the keys,
     ``active`` (steps past ``num_steps`` leave the carry as it is), and
     ``hyper = (learning rate, num_steps, batch size)`` as traced numbers.
     ``batch_rows`` is the batch size's bucket (:func:`~bayes_rglm.inference.objective.padded_size`):
     that many rows are drawn and the first ``batch size`` of them count, so
     every batch size in a bucket shares one program.  ``schedule`` is a
     user's optax schedule (part of the program) or None for :func:`cosine_rate`.
+    The log joint is :meth:`~bayes_rglm.inference.target.Layout.log_joint`
+    (standardised inputs, as the optimiser and NUTS use).
     """
-    shapes, support = sites(model, n_features, n_classes)
-    family = _FAMILIES[guide](shapes, rank)
+    family = _FAMILIES[guide](layout.shapes, rank)
     import optax  # here, not at module level: importing bayes_rglm should not pay for optax
 
     optimizer = optax.scale_by_adam()
 
     def neg_elbo_one(var, key, data, batch):
-        X, y, offset, trials, weights, n, y_scale = data
+        problem, n = data
         k_theta, k_rows = jax.random.split(key)
         theta, entropy = family.sample(var, k_theta)
-        params, log_jacobian = constrain(theta, support)
         if batch_rows is None:  # every row once; padding rows carry weight 0
-            pointwise = model.log_likelihood(params, X, y, offset, trials)
-            log_lik = jnp.sum(weights * pointwise)
+            log_joint = layout.log_joint(theta, problem)
         else:
             rows = jax.random.randint(k_rows, (batch_rows,), 0, n)
-            pointwise = model.log_likelihood(params, X[rows], y[rows], offset[rows], trials[rows])
             counted = jnp.arange(batch_rows) < batch
-            log_lik = (n / batch) * jnp.sum(jnp.where(counted, pointwise, 0.0))
-        log_prior = model.log_prior(params, DataSummary(n_classes, 0.0, y_scale), n_features)
-        return -(log_lik + log_prior + log_jacobian + entropy)
+            log_joint = layout.log_joint(theta, problem, rows, jnp.where(counted, n / batch, 0.0))
+        return -(log_joint + entropy)
 
     def neg_elbo(var, key, data, batch):
         if num_particles == 1:
@@ -252,10 +237,7 @@ def _compiled_chunk(
         return (var, optimizer.init(var), var, jnp.asarray(False), jnp.asarray(0), var)
 
     def draw(var, key):
-        def one(k):
-            return constrain(family.sample(var, k)[0], support)[0]
-
-        return jax.vmap(one)(jax.random.split(key, DRAW_BLOCK))
+        return jax.vmap(lambda k: family.sample(var, k)[0])(jax.random.split(key, DRAW_BLOCK))
 
     return family, start, jax.jit(run), jax.jit(draw)
 
@@ -264,9 +246,10 @@ class Run(NamedTuple):
     """A ready SVI run: the compiled chunk, its starting carry and arguments, and how to draw from ``q``."""
 
     step_chunk: Callable  # (carry, keys, active, arrays, hyper) -> (carry, losses)
-    draw_block: Callable  # (var, key) -> DRAW_BLOCK constrained draws
+    draw_block: Callable  # (var, key) -> DRAW_BLOCK unconstrained standardised draws
     carry: tuple
-    arrays: tuple
+    arrays: tuple  # (problem, number of data rows)
+    target: Target
     hyper: tuple  # (learning rate, num_steps, batch size) as device scalars
     chunk: int
     num_steps: int
@@ -277,9 +260,12 @@ class Run(NamedTuple):
         return self.step_chunk(carry, keys, jnp.ones(len(keys), bool), arrays, self.hyper)
 
     def draw(self, var, key, num_samples: int) -> dict:
-        """``num_samples`` constrained draws from ``q``, in blocks of :data:`DRAW_BLOCK` (one compiled program)."""
+        """``num_samples`` draws from ``q`` in blocks of :data:`DRAW_BLOCK` (one compiled program), mapped to
+        their supports and the original coordinates."""
         blocks = [self.draw_block(var, k) for k in jax.random.split(key, -(-num_samples // DRAW_BLOCK))]
-        return {name: np.concatenate([np.asarray(b[name]) for b in blocks])[:num_samples] for name in blocks[0]}
+        draws = {name: np.concatenate([np.asarray(b[name]) for b in blocks])[:num_samples] for name in blocks[0]}
+        problem = self.target.problem
+        return self.target.layout.to_original(draws, np.asarray(problem.shift), np.asarray(problem.scale))
 
 
 def prepare(
@@ -296,8 +282,7 @@ def prepare(
     rank: int | None = None,
 ) -> Run:
     """Check the options and build (or fetch from the cache) the compiled step loop and its inputs."""
-    n, n_features = data.X.shape
-    n_classes = data.summary.n_classes
+    n = data.X.shape[0]
     if guide not in GUIDES:
         raise ValueError(f"guide={guide!r} is not known; valid: {', '.join(GUIDES)}")
     if batch_size is not None and batch_size > n:
@@ -306,21 +291,17 @@ def prepare(
         raise ValueError("give num_steps or num_epochs, not both")
     per_epoch = math.ceil(n / batch_size) if batch_size else 1
     num_steps = num_steps or (num_epochs * per_epoch if num_epochs else 5000)
-    shapes, _ = sites(model, n_features, n_classes)
-    d = int(sum(np.prod(s) for s in shapes.values()))
+    target = build(model, data)  # the layout and the standardised, padded data, made once
+    d = int(sum(np.prod(s) for s in target.layout.shapes.values()))
     if guide == "lowrank":
         rank = int(rank) if rank is not None else max(1, int(round(math.sqrt(d))))
     else:
         rank = None
     _check_learning_rate(learning_rate)
-    n_pad = padded_size(n)
     family, start_carry, step_chunk, draw_block = _compiled_chunk(
-        model,
+        target.layout,
         guide,
         rank,
-        n_features,
-        n_classes,
-        n_pad,
         None if batch_size is None else padded_size(batch_size),
         int(num_particles),
         learning_rate if callable(learning_rate) else None,
@@ -328,25 +309,10 @@ def prepare(
     rate = 0.0 if callable(learning_rate) else float(learning_rate)
     hyper = (jnp.asarray(rate), jnp.asarray(float(num_steps)), jnp.asarray(float(batch_size or n)))
 
-    rng = np.random.default_rng(seed)
-    start = unconstrain(model, _initial_params(model, data, rng, jitter=True))
-    start = {k: np.asarray(v, np.float64) for k, v in start.items()}
-    if model.prior.hierarchical:
-        weight_scales, _ = model.prior_scales(n_features, data.summary.y_scale)
-        for layer in range(model.depth + 1):
-            start[f"prior_scale{layer}"] = np.log(np.asarray(weight_scales[layer], dtype=np.float64))
+    start = target.layout.initial(data, target.problem, np.random.default_rng(seed))
     carry = start_carry(family.init({k: jnp.asarray(v, jnp.float64) for k, v in start.items()}))
-    weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
-    arrays = (
-        padded_rows(data.X, n_pad),
-        padded_rows(data.y, n_pad),
-        padded_rows(data.offset, n_pad),
-        padded_rows(data.trials, n_pad),
-        jnp.asarray(weights),
-        jnp.asarray(n),
-        jnp.asarray(float(data.summary.y_scale)),
-    )
-    return Run(step_chunk, draw_block, carry, arrays, hyper, CHUNK_STEPS, num_steps, rank)
+    arrays = (target.problem, jnp.asarray(n))
+    return Run(step_chunk, draw_block, carry, arrays, target, hyper, CHUNK_STEPS, num_steps, rank)
 
 
 def fit_svi(
@@ -411,7 +377,7 @@ def fit_svi(
             stacklevel=3,
         )
     draws = run.draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
-    samples = {k: v[None] for k, v in draws.items()}
+    samples = {k: v[None] for k, v in draws.items()}  # one chain, original coordinates
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     window = max(1, len(loss_trace) // 10)
     tail = loss_trace[-window:]
