@@ -54,16 +54,20 @@ def padded_size(n: int) -> int:
     return bucket(n)
 
 
-def make_problem(model: RGLM, X, y, offset, trials, y_scale) -> Problem:
+def make_problem(model: RGLM, X, y, offset, trials, y_scale, standardise: bool = True) -> Problem:
     """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
 
     Padded row counts are shared by all fits in a bucket, so they share one compiled solver.
+    ``standardise=False`` keeps the columns as they are (``shift = 0``, ``scale = 1``).
     """
     n = X.shape[0]
     n_pad = padded_size(n)
     weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
     centre = not (model.depth == 0 and not model.family.has_output_bias)
-    Xs, shift, scale = standardised_rows(X, n_pad, centre)
+    if standardise:
+        Xs, shift, scale = standardised_rows(X, n_pad, centre)
+    else:
+        Xs, shift, scale = padded_rows(X, n_pad), np.zeros(X.shape[1]), np.ones(X.shape[1])
     y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), jnp.asarray(weights)
     return Problem(
         Xs,

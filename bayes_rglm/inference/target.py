@@ -16,7 +16,8 @@ The constant ``log |det T|`` is left out: it moves no sampler or optimiser.  Thi
 potential and SVI's ELBO both call it.
 
 A :class:`Target` is a layout with the data of one fit: the standardised, padded
-:class:`~bayes_rglm.inference.objective.Problem`, made once per fit.
+:class:`~bayes_rglm.inference.objective.Problem`, made once per fit.  A layout with
+``standardised=False`` works on the inputs and parameters as given (the map is the identity).
 
 Examples
 --------
@@ -53,6 +54,7 @@ class Layout:
     model: RGLM
     n_features: int
     n_classes: int
+    standardised: bool = True
 
     @functools.cached_property
     def _sites(self) -> tuple[dict, dict]:
@@ -80,7 +82,7 @@ class Layout:
         if rows is not None:
             X, y, offset, trials, weights = X[rows], y[rows], offset[rows], trials[rows], row_weights
         log_lik = jnp.sum(weights * self.model.log_likelihood(params, X, y, offset, trials))
-        original = obj.to_original(params, problem.shift, problem.scale)
+        original = obj.to_original(params, problem.shift, problem.scale) if self.standardised else params
         summary = DataSummary(self.n_classes, 0.0, problem.y_scale)
         return log_lik + self.model.log_prior(original, summary, self.n_features) + log_jacobian
 
@@ -121,8 +123,13 @@ class Target(NamedTuple):
     data: Dataset
 
 
-def build(model: RGLM, data: Dataset) -> Target:
-    """The target of one fit: its layout, and the data standardised and padded (:func:`objective.make_problem`)."""
-    layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes))
-    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
+def build(model: RGLM, data: Dataset, standardised: bool = True) -> Target:
+    """The target of one fit: its layout, and the data standardised and padded (:func:`objective.make_problem`).
+
+    ``standardised=False`` keeps the inputs and the parameters in their original coordinates (the
+    log joint then skips the map back; SVI uses it, see :mod:`~bayes_rglm.inference.svi`).
+    """
+    layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised))
+    y_scale = data.summary.y_scale
+    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, y_scale, standardise=standardised)
     return Target(layout, problem, data)
