@@ -213,6 +213,41 @@ def negative_log_density(model: RGLM, n_classes: int, use_prior: bool, unconstra
     return objective
 
 
+def blocked_density(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+    """``(value, value_and_grad)`` of :func:`negative_log_density`, each summed over blocks of rows.
+
+    Each block's likelihood (and its gradient, by autodiff within the block) is
+    computed and added before the next block is read (:func:`sum_over_rows`),
+    so a network's activations never exist for more than one block of about
+    2 MiB of inputs: memory does not grow with the rows, and each block stays
+    in cache.  The prior is added once.
+    """
+    likelihood = negative_log_density(model, n_classes, False, unconstrained)
+    prior = negative_log_prior(model, n_classes, unconstrained)
+
+    def rows_of(problem, X, y, offset, trials, weights):
+        return problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
+
+    def arrays(problem):
+        return problem.X, problem.y, problem.offset, problem.trials, problem.weights
+
+    def value(theta, problem: Problem):
+        total = sum_over_rows(lambda *a: likelihood(theta, rows_of(problem, *a)), *arrays(problem))
+        total = total - problem.base
+        return total + prior(theta, problem) if use_prior else total
+
+    def value_and_grad(theta, problem: Problem):
+        block = jax.value_and_grad(lambda t, *a: likelihood(t, rows_of(problem, *a)))
+        total, grad = sum_over_rows(lambda *a: block(theta, *a), *arrays(problem))
+        total = total - problem.base
+        if use_prior:
+            prior_value, prior_grad = jax.value_and_grad(prior)(theta, problem)
+            total, grad = total + prior_value, grad + prior_grad
+        return total, grad
+
+    return value, value_and_grad
+
+
 def density_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
     """``(theta, problem) -> H``: the exact Hessian of :func:`negative_log_density`, summed over row blocks.
 
@@ -404,6 +439,22 @@ def sum_over_rows(fn, *arrays):
     zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), first)
     total, _ = jax.lax.scan(body, zeros, blocks)
     return total
+
+
+def map_over_rows(fn, *arrays):
+    """``fn(*arrays)`` for a function returning one value per row, evaluated block by block (a ``lax.map``).
+
+    The same blocks as :func:`sum_over_rows`: intermediates (a network's
+    activations) exist for one block at a time; only the per-row results are kept.
+    """
+    n = arrays[0].shape[0]
+    p = int(np.prod(arrays[0].shape[1:])) if arrays[0].ndim > 1 else 1
+    chunk = row_chunk(n, p)
+    if chunk == n:
+        return fn(*arrays)
+    blocks = tuple(a.reshape((n // chunk, chunk) + a.shape[1:]) for a in arrays)
+    out = jax.lax.map(lambda block: fn(*block), blocks)
+    return out.reshape((n,) + out.shape[2:])
 
 
 def _block_cross_product(X, h):

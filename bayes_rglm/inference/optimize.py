@@ -105,15 +105,23 @@ def _line_search(objective, x, value, step, slope, max_halvings=50, first=None):
     return t, trial, accept((t, trial))
 
 
-def newton(objective: Callable, hessian: Callable, x0: jax.Array, tol: float = 1e-10, max_iter: int = 100):
+def newton(
+    objective: Callable,
+    hessian: Callable,
+    x0: jax.Array,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    value_and_grad: Callable | None = None,
+):
     """Minimise ``objective`` from ``x0`` by damped Newton with the given Hessian function.
 
     Convergence is tested at every new point with the Hessian already factored
     (the previous iterate's): ``g' H^{-1} g / 2 <= tol * max(1, |f|)``.  Near
     the optimum that equals the Newton decrement to first order, and it
     saves the last Hessian evaluation, the dominant cost of an iteration.
+    ``value_and_grad`` defaults to autodiff of ``objective``.
     """
-    value_and_grad = jax.value_and_grad(objective)
+    value_and_grad = jax.value_and_grad(objective) if value_and_grad is None else value_and_grad
 
     def decrement(f, value, grad):
         slope = jnp.vdot(grad, solve(f, grad))
@@ -266,14 +274,23 @@ def _two_loop(grad, s_hist, y_hist, rho, count, memory):
     return jax.lax.fori_loop(0, memory, forward, r)
 
 
-def lbfgs(objective: Callable, x0: jax.Array, gtol: float = 1e-6, max_iter: int = 2000, memory: int = 10):
+def lbfgs(
+    objective: Callable,
+    x0: jax.Array,
+    gtol: float = 1e-6,
+    max_iter: int = 2000,
+    memory: int = 10,
+    value_and_grad: Callable | None = None,
+):
     """Minimise ``objective`` by L-BFGS with a backtracking Armijo line search.
 
     Stops when ``|g| <= gtol * max(1, |f|)``, when no decrease is possible,
     or after ``max_iter`` iterations.  Pairs with ``s'y <= 0`` are skipped,
     which keeps the inverse-Hessian approximation positive definite.
+    ``value_and_grad`` (default: autodiff of ``objective``) may compute both
+    another way, e.g. summed over blocks of rows.
     """
-    value_and_grad = jax.value_and_grad(objective)
+    value_and_grad = jax.value_and_grad(objective) if value_and_grad is None else value_and_grad
     d = x0.size
 
     def small(value, grad):

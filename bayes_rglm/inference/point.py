@@ -70,17 +70,20 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
             )
     else:
         hessian = obj.density_hessian(model, n_classes, use_prior, unconstrained=True)
+        blocked_value, blocked_value_and_grad = obj.blocked_density(model, n_classes, use_prior, unconstrained=True)
         information = None
 
         def solve(theta0, problem):
-            f = lambda t: objective(t, problem)  # noqa: E731
-            first = lbfgs(f, theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20)
+            # Value and gradient summed over row blocks: the activations of one block at a time.
+            f = lambda t: blocked_value(t, problem)  # noqa: E731
+            vg = lambda t: blocked_value_and_grad(t, problem)  # noqa: E731
+            first = lbfgs(f, theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20, value_and_grad=vg)
             if not polish:
                 return first, None
             # Newton with the exact Hessian from L-BFGS's end point: quadratic convergence to the mode, and
             # its saddle-free steps leave the near-saddles where L-BFGS can stop (a non-PD Hessian there
             # would make Laplace fail). Kept only if it lowers the objective.
-            polished = newton(f, lambda t: hessian(t, problem), first.x, tol, max_iter)
+            polished = newton(f, lambda t: hessian(t, problem), first.x, tol, max_iter, value_and_grad=vg)
             better = jnp.isfinite(polished.value) & (polished.value <= first.value)
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
             return best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0)), None
@@ -91,9 +94,8 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
         standardised = obj.constrain(model, unravel(solution.x))
         theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
         # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
-        pointwise = problem.weights * model.log_likelihood(
-            standardised, problem.X, problem.y, problem.offset, problem.trials
-        )
+        arrays = (problem.X, problem.y, problem.offset, problem.trials)
+        pointwise = problem.weights * obj.map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None
         to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
