@@ -83,7 +83,9 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
             # Newton with the exact Hessian from L-BFGS's end point: quadratic convergence to the mode, and
             # its saddle-free steps leave the near-saddles where L-BFGS can stop (a non-PD Hessian there
             # would make Laplace fail). Kept only if it lowers the objective.
-            polished = newton(f, lambda t: hessian(t, problem), first.x, tol, max_iter, value_and_grad=vg)
+            # Newton's own value and gradient by plain autodiff: its cost is the Hessian's, and the blocked
+            # scan made Laplace of the 20-50-1 net at 10k rows 40% slower.
+            polished = newton(lambda t: objective(t, problem), lambda t: hessian(t, problem), first.x, tol, max_iter)
             better = jnp.isfinite(polished.value) & (polished.value <= first.value)
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
             return best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0)), None
