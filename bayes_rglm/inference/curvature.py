@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .blocks import split_rows
+
 BLOCK_ELEMENTS = 1 << 22  # about 32 MiB of float64 per intermediate of one block's Hessian
 
 
@@ -46,11 +48,10 @@ def blocked_hessian(block_objective: Callable, theta: jax.Array, arrays: tuple, 
     ``block_objective(theta, *arrays)`` must sum over the leading (row) axis of
     each array; ``chunk`` divides that axis.
     """
-    n = arrays[0].shape[0]
     hessian = jax.hessian(block_objective)
-    if chunk >= n:
+    blocks = split_rows(arrays, chunk)
+    if blocks is None:
         return hessian(theta, *arrays)
-    blocks = tuple(a.reshape((n // chunk, chunk) + a.shape[1:]) for a in arrays)
 
     def body(total, block):
         return total + hessian(theta, *block), None

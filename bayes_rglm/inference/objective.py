@@ -27,6 +27,7 @@ from numpyro.distributions import biject_to
 from ..families import DataSummary
 from ..model import RGLM
 from ..runtime import bucket, compiled_cache
+from .blocks import sum_over_rows
 from .curvature import blocked_hessian, hessian_chunk
 
 
@@ -405,56 +406,6 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
         return value, grad, hess
 
     return derivatives
-
-
-def row_chunk(n: int, p: int) -> int:
-    """Rows per block for sums over rows: a power of two dividing ``n`` with a block of at most ~2 MiB.
-
-    Summing block by block (a ``lax.scan``) keeps each block in cache while it
-    is used: on CPU this halves the time of ``X' diag(h) X`` at 100k x 50, and
-    lets one read of ``X`` serve ``eta``, the gradient and the cross-products.
-    """
-    target = 1 << max(int(np.floor(np.log2(max(2**18 // max(p, 1), 1)))), 9)
-    chunk = n & -n  # the largest power of two dividing n
-    chunk = min(chunk, target)
-    return chunk if chunk >= 512 and n // chunk > 1 else n
-
-
-def sum_over_rows(fn, *arrays):
-    """``fn(*arrays)`` for a function that sums over the leading (row) axis, evaluated block by block.
-
-    ``fn`` may return any pytree of arrays; each leaf is summed over the blocks.
-    """
-    n = arrays[0].shape[0]
-    p = int(np.prod(arrays[0].shape[1:])) if arrays[0].ndim > 1 else 1
-    chunk = row_chunk(n, p)
-    if chunk == n:
-        return fn(*arrays)
-    blocks = tuple(a.reshape((n // chunk, chunk) + a.shape[1:]) for a in arrays)
-    first = jax.eval_shape(fn, *(b[0] for b in blocks))
-
-    def body(total, block):
-        return jax.tree_util.tree_map(jnp.add, total, fn(*block)), None
-
-    zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), first)
-    total, _ = jax.lax.scan(body, zeros, blocks)
-    return total
-
-
-def map_over_rows(fn, *arrays):
-    """``fn(*arrays)`` for a function returning one value per row, evaluated block by block (a ``lax.map``).
-
-    The same blocks as :func:`sum_over_rows`: intermediates (a network's
-    activations) exist for one block at a time; only the per-row results are kept.
-    """
-    n = arrays[0].shape[0]
-    p = int(np.prod(arrays[0].shape[1:])) if arrays[0].ndim > 1 else 1
-    chunk = row_chunk(n, p)
-    if chunk == n:
-        return fn(*arrays)
-    blocks = tuple(a.reshape((n // chunk, chunk) + a.shape[1:]) for a in arrays)
-    out = jax.lax.map(lambda block: fn(*block), blocks)
-    return out.reshape((n,) + out.shape[2:])
 
 
 def _block_cross_product(X, h):

@@ -30,6 +30,7 @@ from ..model import RGLM, Dataset
 from ..nuisance import inverse_cdf
 from ..runtime import compiled_cache
 from . import objective as obj
+from .blocks import map_over_rows
 from .optimize import Solution, lbfgs, newton, newton_fused
 
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
@@ -97,7 +98,7 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
         theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
         # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
         arrays = (problem.X, problem.y, problem.offset, problem.trials)
-        pointwise = problem.weights * obj.map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
+        pointwise = problem.weights * map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None
         to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
