@@ -13,11 +13,10 @@ jax.config.update("jax_enable_x64", True)
 from . import families, links  # noqa: E402
 from .exceptions import ConvergenceWarning, DiagnosticsWarning, SeparationWarning  # noqa: E402
 from .inference import fit  # noqa: E402
-from .model import RGLM  # noqa: E402
+from .model import RGLM, load  # noqa: E402
 from .priors import GaussianPrior  # noqa: E402
 from .results import Fit  # noqa: E402
 from .runtime import clear_caches  # noqa: E402
-from .serialize import load_fit as load  # noqa: E402
 
 __version__ = "0.1.0"
 

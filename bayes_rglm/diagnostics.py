@@ -15,28 +15,39 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import TYPE_CHECKING
 
-with warnings.catch_warnings():
-    # ArviZ announces its 1.0 refactor on import; we pin the 0.x InferenceData API.
-    warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
 import jax
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from .exceptions import DiagnosticsWarning
+from .labels import display_order, parameter_labels
 from .predictive import evaluate
+
+if TYPE_CHECKING:
+    import arviz as az
+    import xarray as xr
 
 N_PROBES = 20
 RHAT_MAX = 1.01
 ESS_MIN = 100
 
 
+def _arviz():
+    """ArviZ, imported when first used (``import bayes_rglm`` does not pay for it), without its 1.0 notice."""
+    with warnings.catch_warnings():
+        # ArviZ announces its 1.0 refactor on import; we pin the 0.x InferenceData API.
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
+
+
 def _dims(fit) -> tuple[dict, dict]:
     model = fit.model
     depth = model.depth
-    output = "class" if model.family.name == "categorical" else "output"
+    output = "class" if model.family.reference_class else "output"
     dims, coords = {}, {"feature": list(fit.feature_names)}
     for layer in range(depth + 1):
         inputs = "feature" if layer == 0 else f"hidden{layer - 1}"
@@ -63,6 +74,7 @@ def _require_data(fit, what: str):
 
 def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.InferenceData:
     """The fit as ``arviz.InferenceData`` (posterior methods only)."""
+    az = _arviz()
     if fit.samples is None:
         raise ValueError(f"to_arviz needs posterior draws; method {fit.method!r} has none (use laplace, svi or nuts)")
     data = _require_data(fit, "to_arviz")
@@ -90,6 +102,7 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
 
 def _summary(data, prob: float) -> pd.DataFrame:
     """``az.summary``, quiet about single-chain posteriors (Laplace, SVI), whose r-hat is NaN by design."""
+    az = _arviz()
     logger = logging.getLogger("arviz")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -101,8 +114,7 @@ def _summary(data, prob: float) -> pd.DataFrame:
 
 def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """ArviZ's summary of every scalar parameter; with hidden layers, a note says to read the function summary."""
-    from .results import _display_order, parameter_labels
-
+    az = _arviz()
     dims, coords = _dims(fit)
     names = sorted(fit.samples)
     posterior = az.from_dict(posterior={k: np.asarray(fit.samples[k]) for k in names}, coords=coords, dims=dims)
@@ -115,7 +127,7 @@ def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     ]
     if len(labels) == len(table):
         table.index = pd.Index(labels, name="parameter")
-        table = table.loc[_display_order(fit.model, labels)]
+        table = table.loc[display_order(labels)]
     if fit.model.depth > 0:
         table.attrs["note"] = (
             "hidden layers: weights are not identified (units permute, odd activations flip sign), so r_hat "
@@ -131,10 +143,12 @@ def probe_rows(n_rows: int) -> np.ndarray:
 
 def function_draws(fit) -> xr.Dataset:
     """``E[y | x]`` (class probabilities for categorical) at the probe rows, per draw."""
+    import xarray as xr
+
     data = _require_data(fit, "kind='function'")
     rows = probe_rows(len(data.y))
     chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
-    categorical = fit.model.family.name == "categorical"
+    categorical = fit.model.family.reference_class
     quantity = "proba" if categorical else "mean"
     values = evaluate(fit.model, quantity, fit._draws(), data.X[rows], None, data.offset[rows], data.trials[rows])
     values = values.reshape((chains, n_draws) + values.shape[1:])
@@ -150,6 +164,8 @@ def function_summary(fit, prob: float = 0.95) -> pd.DataFrame:
 
 def _parameter_draws(fit) -> xr.Dataset:
     """The raw parameter draws as a Dataset (each array its own dims), for r-hat and ESS."""
+    import xarray as xr
+
     return xr.Dataset(
         {
             k: (["chain", "draw", *(f"{k}_{i}" for i in range(np.ndim(v) - 2))], np.asarray(v))
@@ -167,6 +183,7 @@ def _extreme(table: xr.Dataset, reduce) -> float:
 
 def check_diagnostics(fit) -> None:
     """Warn on divergences, r-hat above 1.01 or bulk ESS below 100 (function space with hidden layers)."""
+    az = _arviz()
     divergences = fit.info.get("divergences", 0)
     problems = []
     if divergences:

@@ -78,6 +78,12 @@ class Family:
     # ``log_likelihood = kernel + log_base``.  Optimisers evaluate the kernel and add the base once.
     kernel: Callable | None = None
     log_base: Callable | None = None
+    # What callers need to know about the family, so that none of them branches on its name:
+    reference_class: bool = False  # K-1 output columns; class 0 is the reference (its logit is 0)
+    discrete: bool = False  # y takes integer values (classes or counts)
+    can_separate: bool = False  # the MLE fails to exist when some rows are predicted with certainty
+    y_scaled: bool = False  # eta is on the scale of y (gaussian, tobit): priors autoscale by sd(y)
+    latent_mean: bool = False  # eta is the mean of a latent y whatever the link (tobit): start at mean(y)
 
     def log_kernel(self, eta, y, link, nuisance, trials):
         """``log_likelihood`` without the ``log_base`` term (the whole of it when there is none)."""
@@ -89,7 +95,7 @@ class Family:
 
     def output_columns(self, summary: DataSummary) -> int:
         """Columns of the output layer: K-1 for categorical, 1 otherwise."""
-        return summary.n_classes - 1 if self.name == "categorical" else 1
+        return summary.n_classes - 1 if self.reference_class else 1
 
     @property
     def has_classes(self) -> bool:
@@ -137,6 +143,7 @@ def Gaussian(sigma_prior: dist.Distribution | None = None, sigma: float | None =
         (sigma_parameter(sigma_prior),) if fixed is None else (),
         description="real y: linear regression" + ("" if fixed is None else f" (sigma fixed at {fixed:g})"),
         options=() if fixed is None else (("sigma", fixed),),
+        y_scaled=True,
     )
 
 
@@ -165,6 +172,8 @@ def Bernoulli() -> Family:
         validate_bernoulli,
         proba=proba,
         description="binary y in {0, 1}",
+        discrete=True,
+        can_separate=True,
     )
 
 
@@ -198,6 +207,8 @@ def Binomial() -> Family:
         description="successes out of trials (trials=)",
         kernel=kernel,
         log_base=log_choose,
+        discrete=True,
+        can_separate=True,
     )
 
 
@@ -222,10 +233,15 @@ def Categorical() -> Family:
         validate_labels("categorical"),
         proba=proba,
         description="labels 0..K-1 (predict gives the most probable class)",
+        reference_class=True,
+        discrete=True,
+        can_separate=True,
     )
 
 
-def _mean_family(name, canonical, allowed, log_density, sample, validate, nuisance, description, log_base=None):
+def _mean_family(
+    name, canonical, allowed, log_density, sample, validate, nuisance, description, log_base=None, **attributes
+):
     """A family by its mean: ``log_density(y, log_mu, nu)`` (+ ``log_base(y)`` when given)."""
 
     def kernel(eta, y, link, nu, trials):
@@ -247,6 +263,7 @@ def _mean_family(name, canonical, allowed, log_density, sample, validate, nuisan
         description=description,
         kernel=None if log_base is None else kernel,
         log_base=None if log_base is None else (lambda y, trials: log_base(y)),
+        **attributes,
     )
 
 
@@ -270,6 +287,8 @@ def Poisson() -> Family:
         (),
         "counts 0, 1, 2, ...",
         log_base=_minus_log_factorial,
+        discrete=True,
+        can_separate=True,
     )
 
 
@@ -317,6 +336,7 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         (concentration_parameter(concentration_prior),),
         "over-dispersed counts",
         log_base=_minus_log_factorial,
+        discrete=True,
     )
 
 
@@ -345,6 +365,8 @@ def Tobit(lower: float = 0.0, upper: float = np.inf, sigma_prior: dist.Distribut
         (sigma_parameter(sigma_prior),),
         description=f"real y censored to [{lower:g}, {upper:g}]",
         options=(("lower", lower), ("upper", upper)),
+        y_scaled=True,
+        latent_mean=True,
     )
 
 
@@ -381,6 +403,8 @@ def Ordinal(cutpoints_prior: dist.Distribution | None = None) -> Family:
         proba=proba,
         has_output_bias=False,
         description="ordered labels 0..K-1 (predict gives the mean score)",
+        discrete=True,
+        can_separate=True,
     )
 
 

@@ -15,6 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .diagnostics import function_draws  # noqa: E402
+from .predictive import evaluate  # noqa: E402
+
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
@@ -49,8 +52,6 @@ def trace_or_rank(fit, idata, path: Path) -> Path | None:
         return None
     import arviz as az
 
-    from .diagnostics import function_draws
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if fit.model.depth == 0:
@@ -72,8 +73,6 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
         return None
     import arviz as az
     import jax
-
-    from .predictive import evaluate
 
     data = fit.data
     if data is None:
@@ -99,7 +98,7 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
         key=jax.random.PRNGKey(seed),
     )
     idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
-    discrete = fit.model.family.has_classes or fit.model.family.name in ("poisson", "binomial", "negative_binomial")
+    discrete = fit.model.family.discrete
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ax = az.plot_ppc(

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import RGLM
+from .network import Network
 from .runtime import compiled_cache, guard_mappings
 
 ELEMENTS_PER_CHUNK = 1 << 22  # about 32 MB of float64 per (draws x rows) block
@@ -33,7 +33,7 @@ def rows_per_chunk(n_draws: int, n_rows: int) -> int:
 
 
 @compiled_cache(maxsize=128)
-def _compiled(model: RGLM, quantity: str):
+def _compiled(model: Network, quantity: str):
     """``(draws, X, y, offset, trials, key) -> (n_draws, rows[, K])`` for one quantity, jitted."""
     family, link = model.family, model.link
 
@@ -56,7 +56,7 @@ def _compiled(model: RGLM, quantity: str):
     return jax.jit(over_draws)
 
 
-def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, trials=None, key=None, reduce=None):
+def evaluate(model: Network, quantity: str, draws: dict, X, y=None, offset=None, trials=None, key=None, reduce=None):
     """Compute ``quantity`` for every draw and row, chunked over rows.
 
     ``reduce(block)`` maps each ``(n_draws, rows, ...)`` numpy block to what is
@@ -93,7 +93,7 @@ def evaluate(model: RGLM, quantity: str, draws: dict, X, y=None, offset=None, tr
     return np.concatenate(pieces, axis=axis)
 
 
-def predictive_interval(model: RGLM, draws: dict, X, offset, trials, prob: float, key, min_draws: int = 2000):
+def predictive_interval(model: Network, draws: dict, X, offset, trials, prob: float, key, min_draws: int = 2000):
     """Central ``prob`` interval of the posterior predictive of ``y`` at each row, by simulation.
 
     Each posterior draw contributes ``ceil(min_draws / n_draws)`` replicates

@@ -22,29 +22,12 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from .data import as_design, as_vector, match_columns
+from .diagnostics import function_summary, posterior_summary, to_arviz
 from .families import DataSummary
-from .model import RGLM
+from .labels import display_order, parameter_labels
+from .network import Network
 from .predictive import evaluate, predictive_interval
-
-
-def parameter_labels(model: RGLM, name: str, shape: tuple, feature_names: list[str]) -> list[str]:
-    """Readable labels of every scalar in a parameter, e.g. ``w0[age]``, ``w1[3, 0]``, ``cutpoints[1]``."""
-    if name[0] in "wb" and name[1:].isdigit():
-        layer = int(name[1:])
-        output = layer == model.depth
-        columns = shape[-1]
-        single = output and columns == 1
-        class_offset = 1 if output and model.family.name == "categorical" else 0
-        col_label = lambda j: f"class {j + class_offset}" if class_offset else str(j)
-        if name[0] == "w":
-            rows = feature_names if layer == 0 else [str(i) for i in range(shape[0])]
-            if single:
-                return [f"{name}[{r}]" for r in rows]
-            return [f"{name}[{r}, {col_label(j)}]" for r in rows for j in range(columns)]
-        return [name] if single else [f"{name}[{col_label(j)}]" for j in range(columns)]
-    if shape == ():
-        return [name]
-    return [f"{name}[{i}]" for i in range(int(np.prod(shape)))]
+from .serialize import save_fit
 
 
 class Fit:
@@ -75,7 +58,7 @@ class Fit:
     def __init__(
         self,
         method: str,
-        model: RGLM,
+        model: Network,
         params: dict,
         samples: dict | None,
         covariance,
@@ -175,7 +158,7 @@ class Fit:
         Binomial: expected successes (``trials`` default 1).  Categorical: the
         most probable class.  Ordinal: the expected label ``sum_k k P(y = k)``.
         """
-        if self.model.family.name == "categorical":
+        if self.model.family.reference_class:
             return np.argmax(self.predict_proba(X, offset=offset), axis=1).astype(float)
         X, offset, trials = self._inputs(X, offset, trials)
         return evaluate(self.model, "mean", self._draws(), X, None, offset, trials, reduce=lambda b: b.mean(axis=0))
@@ -224,8 +207,6 @@ class Fit:
 
         ``posterior_predictive=True`` adds draws of ``y`` at the training rows.
         """
-        from .diagnostics import to_arviz
-
         return to_arviz(self, posterior_predictive=posterior_predictive, seed=seed)
 
     # --- tables -----------------------------------------------------------------------------------
@@ -244,8 +225,6 @@ class Fit:
         if not 0 < prob < 1:
             raise ValueError(f"prob must be in (0, 1), e.g. 0.95, got {prob!r}")
         if self.samples is not None:
-            from .diagnostics import function_summary, posterior_summary
-
             return function_summary(self, prob) if kind == "function" else posterior_summary(self, prob)
         if kind == "function":
             raise ValueError(f"kind='function' needs posterior draws; method {self.method!r} has none")
@@ -269,7 +248,7 @@ class Fit:
             },
             index=pd.Index(self.parameter_names, name="parameter"),
         )
-        order = _display_order(self.model, list(table.index))
+        order = display_order(list(table.index))
         return table.loc[order]
 
     # --- files ------------------------------------------------------------------------------------
@@ -279,8 +258,6 @@ class Fit:
 
         Load it back with :func:`bayes_rglm.load`.
         """
-        from .serialize import save_fit
-
         return save_fit(self, path)
 
     def __repr__(self) -> str:
@@ -289,15 +266,3 @@ class Fit:
             f"<Fit method={self.method!r} family={self.model.family.name!r} link={self.model.link.name!r} "
             f"hidden=({hidden}) parameters={sum(np.size(v) for v in self.params.values())}>"
         )
-
-
-def _display_order(model: RGLM, labels: list[str]) -> list[str]:
-    """Layer by layer (w0, b0, w1, b1, ...), then nuisance parameters."""
-
-    def key(label):
-        name = label.split("[")[0]
-        if name[0] in "wb" and name[1:].isdigit():
-            return (0, int(name[1:]), name[0] == "b")
-        return (1, 0, False)
-
-    return sorted(labels, key=key)

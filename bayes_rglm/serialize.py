@@ -11,8 +11,11 @@ Examples
 --------
 >>> import bayes_rglm as br
 >>> spec = model_to_dict(br.RGLM("poisson", hidden=(3,), activation="relu"))
->>> model_from_dict(spec).activations[0].name
-'tobit'
+>>> model_arguments(spec)["activation"]
+['tobit']
+
+This module reads and writes fields; it builds neither a model nor a
+:class:`~bayes_rglm.results.Fit` (:func:`bayes_rglm.model.load` does, on top).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpyro.distributions as dist
 
 from .families import FAMILIES as _FAMILY_FACTORIES
 from .families import DataSummary, Family, get_family
-from .model import RGLM, Dataset
+from .network import Dataset, Network
 from .priors import GaussianPrior
 
 FORMAT = "bayes_rglm.fit"
@@ -73,7 +76,7 @@ def _family_from_dict(spec: dict | str) -> Family:
     return _FAMILY_FACTORIES[name](**spec)
 
 
-def model_to_dict(model: RGLM) -> dict:
+def model_to_dict(model: Network) -> dict:
     """A JSON-ready description of the model spec."""
     prior = model.prior
     return {
@@ -90,15 +93,15 @@ def model_to_dict(model: RGLM) -> dict:
     }
 
 
-def model_from_dict(spec: dict) -> RGLM:
-    """Inverse of :func:`model_to_dict`."""
-    return RGLM(
-        family=_family_from_dict(spec["family"]),
-        link=spec["link"],
-        hidden=tuple(spec["hidden"]),
-        activation=list(spec["activation"]) if spec["hidden"] else "tanh",
-        prior=GaussianPrior(**spec["prior"]),
-    )
+def model_arguments(spec: dict) -> dict:
+    """The constructor arguments of the model :func:`model_to_dict` described (its inverse, less the class)."""
+    return {
+        "family": _family_from_dict(spec["family"]),
+        "link": spec["link"],
+        "hidden": tuple(spec["hidden"]),
+        "activation": list(spec["activation"]) if spec["hidden"] else "tanh",
+        "prior": GaussianPrior(**spec["prior"]),
+    }
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -160,10 +163,11 @@ def save_fit(fit, path) -> Path:
     return path
 
 
-def load_fit(path):
-    """Read a fit written by :meth:`Fit.save`; raises ValueError for missing, truncated or foreign files."""
-    from .results import Fit
+def read_fit(path) -> dict:
+    """The fields of a fit written by :func:`save_fit`, by name (``model`` is :func:`model_to_dict`'s dict).
 
+    Raises ValueError for missing, truncated or foreign files.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"path {str(path)!r} does not exist or is not a file; pass the path given to fit.save()")
@@ -196,15 +200,15 @@ def load_fit(path):
             DataSummary(**summary),
             bool(header.get("named_columns", False)),
         )
-    return Fit(
-        header["method"],
-        model_from_dict(header["model"]),
-        params,
-        samples if header["has_samples"] else None,
-        covariance,
-        header["info"],
-        header["feature_names"],
-        DataSummary(**summary),
-        data,
-        named_columns=bool(header.get("named_columns", False)),
-    )
+    return {
+        "method": header["method"],
+        "model": header["model"],
+        "params": params,
+        "samples": samples if header["has_samples"] else None,
+        "covariance": covariance,
+        "info": header["info"],
+        "feature_names": header["feature_names"],
+        "data_summary": DataSummary(**summary),
+        "data": data,
+        "named_columns": bool(header.get("named_columns", False)),
+    }

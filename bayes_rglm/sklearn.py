@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .model import RGLM
+from .model import RGLM, load
 from .priors import GaussianPrior
 
 REGRESSION_FAMILIES = ("gaussian", "poisson", "gamma", "tobit", "negative_binomial")
@@ -81,12 +81,10 @@ class _RGLMEstimator(BaseEstimator):
             import tempfile
             from pathlib import Path
 
-            from .serialize import load_fit
-
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "fit.nc"
                 path.write_bytes(blob)
-                self.fit_ = load_fit(path)
+                self.fit_ = load(path)
             self.model_ = self.fit_.model
 
     def _check_X(self, X):

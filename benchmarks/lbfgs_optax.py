@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from _common import footer, load_average, versions, write_section
-from mlp_map import BIAS_SCALE, FEATURES, UNITS, make_data, objective_per_row
+from mlp_map import BIAS_SCALE, UNITS, make_data, objective_per_row
 
 START, END = "<!-- lbfgs_optax:start -->", "<!-- lbfgs_optax:end -->"
 
@@ -45,7 +45,8 @@ def main() -> None:
     import bayes_rglm as br
     from bayes_rglm.inference import objective as obj
     from bayes_rglm.inference.optimize import lbfgs
-    from bayes_rglm.inference.point import _initial_params
+    from bayes_rglm.inference.problem import to_original
+    from bayes_rglm.inference.target import build as build_target
 
     n, budgets = (5_000, (50, 100)) if args.quick else (50_000, (100, 200, 400))
     load = load_average()
@@ -55,15 +56,12 @@ def main() -> None:
         "bernoulli", hidden=(UNITS,), activation="tanh", prior=br.GaussianPrior(scale=1.0, bias_scale=BIAS_SCALE)
     )
     data = model.prepare(X, y)
-    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
-    f = obj.negative_log_density(model, 2, True, unconstrained=True)
-    start = _initial_params(model, data, np.random.default_rng(0), jitter=True)
-    start = obj.to_standardised(start, np.asarray(problem.shift), np.asarray(problem.scale))
-    theta0 = jnp.concatenate([jnp.ravel(jnp.asarray(start[k])) for k in sorted(start)])
-    _, unravel = obj.flat_layout(model, FEATURES, 2)
+    layout, problem, _ = build_target(model, data, scales=False)
+    f = obj.negative_log_density(layout, True, unconstrained=True)
+    theta0 = jnp.asarray(layout.ravel(layout.initial(data, problem, np.random.default_rng(0))))
 
     def per_row(x):
-        p = {k: np.asarray(v) for k, v in obj.to_original(unravel(x), problem.shift, problem.scale).items()}
+        p = {k: np.asarray(v) for k, v in to_original(layout.unravel(x), problem.shift, problem.scale).items()}
         return objective_per_row(X, y, p["w0"], p["b0"], p["w1"], p["b1"])
 
     solver = optax.lbfgs()

@@ -371,13 +371,14 @@ def worker_decompose(X, y, args, compiles: Compiles) -> dict:
 
     import bayes_rglm as br
     from bayes_rglm.inference import svi as svi_module
+    from bayes_rglm.inference.target import build
 
     n, batch = X.shape[0], args.batch
     y_sd = float(np.std(y))
     model = br.RGLM("gaussian", hidden=(H,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
     arrays = tuple(jnp.asarray(a) for a in (X, y, np.zeros(n), np.ones(n)))
     chunk_len = max(1, args.steps // CHUNKS)
-    library = svi_module.prepare(model, model.prepare(X, y), 0, num_steps=chunk_len * CHUNKS, batch_size=batch,
+    library = svi_module.prepare(build(model, model.prepare(X, y), standardised=False), 0, num_steps=chunk_len * CHUNKS, batch_size=batch,
                                  learning_rate=LEARNING_RATE, guide="normal")
 
     def batched(index, X, y, offset, trials):

@@ -8,8 +8,8 @@ from jax.flatten_util import ravel_pytree
 
 import bayes_rglm as br
 from bayes_rglm.inference import curvature, point
-from bayes_rglm.inference import objective as obj
 from bayes_rglm.inference.curvature import blocked_hessian, hessian_chunk
+from bayes_rglm.inference.target import build
 
 MODEL = br.RGLM("bernoulli", hidden=(4,), activation="tanh", prior=br.GaussianPrior(scale=1.0, bias_scale=5.0))
 
@@ -72,10 +72,9 @@ def test_memory_of_the_information_does_not_grow_with_rows(monkeypatch):
     temp = []
     for n in (2048, 16384):
         X, y = _data(n)
-        data = MODEL.prepare(X, y)
-        problem = obj.make_problem(MODEL, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
-        theta = jnp.zeros(3 * 4 + 4 + 4 + 1)
-        compiled = point._compiled_information(MODEL, 2, True).lower(theta, problem).compile()
+        target = build(MODEL, MODEL.prepare(X, y), scales=False)
+        theta = jnp.zeros(target.layout.size)
+        compiled = point._compiled_information(target.layout, True).lower(theta, target.problem).compile()
         temp.append(compiled.memory_analysis().temp_size_in_bytes)
     # A Hessian over all rows at once would hold n x units x P numbers: 8x more at 8x the rows.
     assert temp[1] <= 1.05 * temp[0]

@@ -170,15 +170,15 @@ def test_svi_objective_is_numpyro_potential(family, hierarchical):
     potential energy of ``RGLM.numpyro_model`` at the same unconstrained point."""
     from numpyro.infer.util import potential_energy
 
-    from bayes_rglm.inference import density
+    from bayes_rglm.inference.target import Layout
 
     model = br.RGLM(family, hidden=(3,), prior=br.GaussianPrior(scale=0.8, hierarchical=hierarchical))
     y = Y[family]
     K = model.family.validate(np.asarray(y), None).n_classes
-    shapes, support = density.sites(model, P, K)
+    layout = Layout(model, P, K, standardised=False)
     rng = np.random.default_rng(5)
-    theta = {name: jnp.asarray(rng.normal(scale=0.5, size=shape)) for name, shape in shapes.items()}
-    params, log_jacobian = density.constrain(theta, support)
+    theta = {name: jnp.asarray(rng.normal(scale=0.5, size=shape)) for name, shape in layout.shapes.items()}
+    params, log_jacobian = layout.constrain(theta)
     ours = (
         model.log_likelihood(params, X, y).sum()
         + model.log_prior(params, DataSummary(K, 0.0, Y_SCALE), P)
@@ -195,7 +195,7 @@ def test_target_log_joint_is_numpyro_log_density(family, hierarchical):
     numpyro's log density of ``RGLM.numpyro_model`` at the same point mapped to the original coordinates."""
     from numpyro.infer.util import potential_energy
 
-    from bayes_rglm.inference import objective as obj
+    from bayes_rglm.inference.problem import to_original
     from bayes_rglm.inference.target import build
 
     model = br.RGLM(family, hidden=(3,), prior=br.GaussianPrior(scale=0.8, hierarchical=hierarchical))
@@ -207,7 +207,7 @@ def test_target_log_joint_is_numpyro_log_density(family, hierarchical):
     theta = {name: jnp.asarray(rng.normal(scale=0.5, size=shape)) for name, shape in target.layout.shapes.items()}
     shift, scale = np.asarray(target.problem.shift), np.asarray(target.problem.scale)
     assert np.all(np.abs(shift) > 0.1) and np.all(np.abs(scale - 1) > 0.1)  # the map is not the identity
-    original = obj.to_original(theta, shift, scale)
+    original = to_original(theta, shift, scale)
     kwargs = dict(y=jnp.asarray(Y[family]), n_classes=K, y_scale=data.summary.y_scale)
     theirs = -potential_energy(model.numpyro_model, (jnp.asarray(X_off),), kwargs, original)
     ours = target.layout.log_joint(theta, target.problem)

@@ -1,5 +1,9 @@
 """Inference methods, one module each, behind one registry and one entry point :func:`fit`.
 
+:func:`fit` checks the options, builds the fit's :class:`~.target.Target` once, runs the engine
+(``engine(target, method, seed, **options) -> Estimate``) and assembles the
+:class:`~bayes_rglm.results.Fit` here, the one place a Fit is made from an estimate.
+
 Examples
 --------
 >>> import numpy as np, bayes_rglm as br
@@ -13,12 +17,15 @@ from __future__ import annotations
 
 import numbers
 
-from ..model import RGLM
+from ..diagnostics import check_diagnostics
+from ..network import Network
+from ..results import Fit
 from ..runtime import guard_mappings
 from .laplace import fit_laplace
 from .nuts import fit_nuts
 from .point import fit_point
 from .svi import GUIDES, fit_svi
+from .target import build
 
 METHODS = {
     "mle": fit_point,
@@ -26,6 +33,15 @@ METHODS = {
     "laplace": fit_laplace,
     "svi": fit_svi,
     "nuts": fit_nuts,
+}
+# How each method's target is built (see build): the optimisers fit no hierarchical scales, and SVI works in the
+# original input coordinates (see inference.svi).
+TARGETS = {
+    "mle": {"scales": False},
+    "map": {"scales": False},
+    "laplace": {"scales": False},
+    "svi": {"standardised": False},
+    "nuts": {},
 }
 POSITIVE_INTEGERS = (
     "max_iter",
@@ -46,9 +62,7 @@ def _check_options(method: str, options: dict) -> None:
     import inspect
 
     accepted = [
-        p
-        for p in inspect.signature(METHODS[method]).parameters
-        if p not in ("model", "data", "method", "seed", "progress")
+        p for p in inspect.signature(METHODS[method]).parameters if p not in ("target", "method", "seed", "progress")
     ]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
@@ -68,7 +82,9 @@ def _check_options(method: str, options: dict) -> None:
             raise ValueError(f"tol must be a number in (0, 1), e.g. 1e-10, got {tol!r}")
 
 
-def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None, **options):
+def fit(
+    model: Network, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None, **options
+):
     """Fit ``model`` to ``(X, y)`` by ``method`` and return a :class:`bayes_rglm.results.Fit`.
 
     Parameters
@@ -86,7 +102,7 @@ def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, t
     **options
         Method options (``max_iter``, ``tol``, ``num_restarts``, ``num_samples``, ...).
     """
-    if not isinstance(model, RGLM):
+    if not isinstance(model, Network):
         raise TypeError(f"model must be a bayes_rglm.RGLM, got {type(model).__name__}")
     if not isinstance(method, str) or method.lower() not in METHODS:
         raise ValueError(f"method={method!r} is not a known method; valid: {', '.join(METHODS)}")
@@ -96,4 +112,19 @@ def fit(model: RGLM, X, y, method: str = "mle", *, seed: int = 0, offset=None, t
     _check_options(method, options)
     data = model.prepare(X, y, offset=offset, trials=trials)
     guard_mappings()
-    return METHODS[method](model, data, method, int(seed), progress=progress, **options)
+    target = build(model, data, **TARGETS[method])
+    estimate = METHODS[method](target, method, int(seed), progress=progress, **options)
+    fit = Fit(
+        method,
+        model,
+        estimate.params,
+        estimate.draws,
+        estimate.covariance,
+        estimate.info,
+        data.feature_names,
+        data.summary,
+        data,
+    )
+    if method == "nuts":
+        check_diagnostics(fit)  # r-hat and ESS (of E[y | x] with hidden layers): warns when they fail
+    return fit

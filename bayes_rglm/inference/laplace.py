@@ -17,24 +17,25 @@ estimate of the marginal likelihood (for choosing a prior scale or a depth).
 from __future__ import annotations
 
 import time
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import DiagnosticsWarning
-from ..model import RGLM, Dataset
 from . import objective as obj
-from .point import MAX_COVARIANCE, observed_information, optimise, point_info
+from .estimate import Estimate
+from .point import MAX_COVARIANCE, Optimum, observed_information, optimise, point_info
+from .target import Target
 
 
-def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int, information) -> np.ndarray:
+def _unconstrained_precision(opt: Optimum, covariance: str, information) -> np.ndarray:
     """``H_u = T' H_c T`` with ``T`` the Jacobian of the constraining map (exact at a stationary point)."""
-    theta = opt.solution.x
+    theta, layout = opt.solution.x, opt.layout
 
     def constrained_flat(t):
-        params = obj.constrain(model, opt.unravel(t))
-        return jnp.concatenate([jnp.ravel(params[k]) for k in sorted(params)])
+        return layout.ravel(layout.constrain(layout.unravel(t))[0])
 
     if information is not None:
         transform = np.asarray(jax.jacfwd(constrained_flat)(theta))
@@ -45,7 +46,7 @@ def _unconstrained_precision(model: RGLM, opt, covariance: str, n_classes: int, 
             f"covariance='full' needs a dense Hessian, but the model has {opt.n_params} > {MAX_COVARIANCE} "
             "parameters; use covariance='diag' or method='svi'"
         )
-    f = obj.negative_log_density(model, n_classes, True, unconstrained=True)
+    f = obj.negative_log_density(layout, True, unconstrained=True)
     grad = jax.grad(lambda t: f(t, opt.problem))
     diagonal = jax.lax.map(lambda e: jnp.vdot(e, jax.jvp(grad, (theta,), (e,))[1]), jnp.eye(theta.size))
     return np.diag(np.asarray(diagonal))
@@ -69,8 +70,7 @@ def _log_evidence(opt, information) -> float | None:
 
 
 def fit_laplace(
-    model: RGLM,
-    data: Dataset,
+    target: Target,
     method: str,
     seed: int,
     *,
@@ -81,18 +81,14 @@ def fit_laplace(
     num_restarts: int = 1,
     init: dict | None = None,
     progress=None,
-):
+) -> Estimate:
     """Fit by MAP, then draw ``num_samples`` times from the Gaussian approximation."""
-    from ..results import Fit
-
     if covariance not in ("full", "diag"):
         raise ValueError(f"covariance={covariance!r} is not known; use 'full' or 'diag'")
-    opt = optimise(
-        model, data, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init, polish=True
-    )
+    opt = optimise(target, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init, polish=True)
     started = time.perf_counter()
-    information = observed_information(model, opt)  # hidden layers: the exact Hessian, summed over row blocks
-    precision = _unconstrained_precision(model, opt, covariance, data.summary.n_classes, information)
+    information = observed_information(opt)  # hidden layers: the exact Hessian, summed over row blocks
+    precision = _unconstrained_precision(opt, covariance, information)
     evals, evecs = np.linalg.eigh(precision)
     if np.any(evals <= 0):
         raise ValueError(
@@ -103,25 +99,23 @@ def fit_laplace(
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((num_samples, evals.size))
     theta = np.asarray(opt.solution.x)[None, :] + (z / np.sqrt(evals)) @ evecs.T
-    draws = jax.vmap(lambda t: opt.params(model, t))(jnp.asarray(theta))
+    draws = jax.vmap(opt.params)(jnp.asarray(theta))
     samples = {k: np.asarray(v)[None] for k, v in draws.items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
-    info = point_info(model, opt, "laplace")
+    info = point_info(target.model, opt, "laplace")
     info["log_evidence"] = _log_evidence(opt, information)
     info.update(
         {
             "laplace_covariance": covariance,
-            "map": {k: np.asarray(v) for k, v in opt.params(model).items()},
+            "map": {k: np.asarray(v) for k, v in opt.params().items()},
             "log_det_precision": float(np.sum(np.log(evals))),
             "sampling_time": time.perf_counter() - started,
         }
     )
     if not info["converged"]:
-        import warnings
-
         warnings.warn(
             "the MAP optimisation did not converge; the Laplace approximation may be off",
             DiagnosticsWarning,
             stacklevel=3,
         )
-    return Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)
+    return Estimate(params, samples, None, info)

@@ -44,19 +44,19 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.hmc_util import build_adaptation_schedule, dual_averaging, welford_covariance
 
 from ..exceptions import DiagnosticsWarning
-from ..model import RGLM, Dataset
 from ..runtime import compiled_cache
-from . import objective as obj
+from .estimate import Estimate
 from .point import optimise_batch
-from .target import Layout, build
+from .problem import Problem
+from .target import Layout, Target, with_layout
 
 CHAIN_METHODS = ("sequential", "parallel", "vectorized")
 
 
-def _map_starts(model: RGLM, data: Dataset, problem: obj.Problem, seed: int, num_chains: int) -> dict:
+def _map_starts(target: Target, seed: int, num_chains: int) -> dict:
     """Unconstrained standardised starts per chain: one MAP per chain from its own random start (all chains in
     one vmapped optimisation), jittered."""
-    opts = optimise_batch(model, data, problem, True, seed, num_chains)
+    opts = optimise_batch(with_layout(target, scales=False), True, seed, num_chains)
     rng = np.random.default_rng(seed + 1)
     starts = {}
     for name, value in opts.items():
@@ -71,7 +71,7 @@ def _potential_gen(layout: Layout):
     """``problem -> (theta -> -log p(theta, y))``: the negative of :meth:`Layout.log_joint`, as numpyro's
     ``potential_fn_gen`` wants it (the data an argument, so the compiled sampler serves every refit)."""
 
-    def gen(problem: obj.Problem):
+    def gen(problem: Problem):
         return lambda theta: -layout.log_joint(theta, problem)
 
     return gen
@@ -197,8 +197,7 @@ def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, tar
 
 
 def fit_nuts(
-    model: RGLM,
-    data: Dataset,
+    target: Target,
     method: str,
     seed: int,
     *,
@@ -212,10 +211,8 @@ def fit_nuts(
     init: str | None = None,
     progress=None,
 ):
-    """Sample the posterior by NUTS and return a Fit with draws ``(num_chains, num_samples, ...)``."""
-    from ..diagnostics import check_diagnostics
-    from ..results import Fit
-
+    """Sample the posterior by NUTS: draws ``(num_chains, num_samples, ...)``."""
+    model = target.model
     if chain_method not in CHAIN_METHODS:
         raise ValueError(f"chain_method={chain_method!r} is not known; use 'sequential', 'parallel' or 'vectorized'")
     if isinstance(target_accept, bool) or not isinstance(target_accept, int | float) or not 0 < target_accept < 1:
@@ -231,10 +228,9 @@ def fit_nuts(
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
     started = time.perf_counter()
-    target = build(model, data)  # the layout and the standardised, padded data, made once
     layout, problem = target.layout, target.problem
     if use_map:
-        starts = _map_starts(model, data, problem, seed, num_chains)
+        starts = _map_starts(target, seed, num_chains)
     else:  # numpyro's default: uniform in [-2, 2] on the unconstrained scale, per chain
         rng = np.random.default_rng(seed + 2)
         starts = {k: rng.uniform(-2.0, 2.0, (num_chains, *shape)) for k, shape in layout.shapes.items()}
@@ -273,9 +269,7 @@ def fit_nuts(
         "divergences": int(stats["diverging"].sum()),
         "sample_stats": stats,
     }
-    fit = Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)
-    check_diagnostics(fit)
-    return fit
+    return Estimate(params, samples, None, info)
 
 
 def _progress(progress, chains: int, per_chain: int):

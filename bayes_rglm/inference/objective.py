@@ -1,220 +1,65 @@
-"""The negative log-likelihood (MLE) or negative log posterior (MAP) as a function of a flat vector.
+"""The optimisers' objectives: the negative log density of a :class:`~.target.Layout` on its flat vector.
 
-Inputs are centred and scaled before optimisation (``x_std = (x - shift) /
-scale``), and the first layer's weights and bias are fitted in those
-coordinates; :func:`to_original` maps them back exactly
-(``w0 = w0' / scale``, ``b0 = b0' - shift @ w0``).  Newton's method is
-affine invariant in exact arithmetic, but the standardised coordinates keep
-the Hessian well conditioned in floating point (Longley's design has
-condition number ~1e9 as given).  Priors are always evaluated on the
-original coordinates, so MAP means what :class:`~bayes_rglm.GaussianPrior` says.
+MLE minimises ``-log p(y | theta)`` and MAP ``-log p(y | theta) - log p(theta)``, both
+:meth:`Layout.log_density <bayes_rglm.inference.target.Layout.log_density>` without the Jacobian term
+(the mode of the density as stated).  Parameters are the layout's flat vector in the standardised
+input coordinates; nuisance parameters are optimised on the unconstrained scale (``log sigma``,
+ordered transform of the cutpoints) and, for standard errors, differentiated on their natural
+scale (``unconstrained=False``).
 
-Nuisance parameters are optimised on the unconstrained scale
-(``log sigma``, ordered transform of the cutpoints) and, for standard
-errors, differentiated on their natural scale.
+Three evaluations of the same density, for three sizes of problem:
+
+- :func:`negative_log_density`: plain autodiff over all rows (small problems, Newton's value);
+- :func:`blocked_density`, :func:`density_hessian`: value, gradient and exact Hessian summed over
+  blocks of rows, so memory does not grow with the rows (networks);
+- :func:`depth0_derivatives`: the exact derivatives of a GLM from per-row derivatives in the linear
+  predictor, IRLS-like (depth 0).  ``tests/test_curvature.py`` keeps it equal to autodiff.
+
+Examples
+--------
+>>> import numpy as np, bayes_rglm as br
+>>> from bayes_rglm.inference.target import build
+>>> model = br.RGLM("poisson"); X = np.arange(6.0)[:, None]; y = np.array([0, 1, 1, 2, 3, 5.0])
+>>> target = build(model, model.prepare(X, y), scales=False)
+>>> f = negative_log_density(target.layout, use_prior=False, unconstrained=True)
+>>> round(float(f(np.zeros(2), target.problem)), 4)  # -sum log Poisson(y | 1)
+16.8718
 """
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
-from numpyro.distributions import biject_to
 
-from ..families import DataSummary
-from ..model import RGLM
-from ..runtime import bucket, compiled_cache
 from .blocks import sum_over_rows
 from .curvature import blocked_hessian, hessian_chunk
+from .problem import Problem
+from .target import Layout
 
 
-class Problem(NamedTuple):
-    """Traced inputs of one fit: standardised design, response, offsets, trials, row weights
-    (0 for padding rows) and the standardisation."""
-
-    X: jax.Array
-    y: jax.Array
-    offset: jax.Array
-    trials: jax.Array
-    weights: jax.Array
-    y_scale: jax.Array
-    shift: jax.Array
-    scale: jax.Array
-    base: jax.Array  # sum over the data rows of the family's log_base(y, trials), added to the kernel's sum
+def _params(layout: Layout, theta, unconstrained: bool) -> dict:
+    params = layout.unravel(theta)
+    return layout.constrain(params)[0] if unconstrained else params
 
 
-def padded_size(n: int) -> int:
-    """Rows padded to :func:`bayes_rglm.runtime.bucket` (8 sizes per power of two, at most 12.5% padding).
-
-    Fits with row counts in the same bucket share one compiled solver, so
-    cross-validation and training-size sweeps do not recompile per fold.
-    """
-    return bucket(n)
+def negative_log_prior(layout: Layout, unconstrained: bool):
+    """``(theta, problem) -> -log p(theta)`` (no Jacobian: the mode of the stated prior)."""
+    return lambda theta, problem: -layout.log_prior(_params(layout, theta, unconstrained), problem)
 
 
-def make_problem(model: RGLM, X, y, offset, trials, y_scale, standardise: bool = True) -> Problem:
-    """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
-
-    Padded row counts are shared by all fits in a bucket, so they share one compiled solver.
-    ``standardise=False`` keeps the columns as they are (``shift = 0``, ``scale = 1``).
-    """
-    n = X.shape[0]
-    n_pad = padded_size(n)
-    weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
-    centre = not (model.depth == 0 and not model.family.has_output_bias)
-    if standardise:
-        Xs, shift, scale = standardised_rows(X, n_pad, centre)
-    else:
-        Xs, shift, scale = padded_rows(X, n_pad), np.zeros(X.shape[1]), np.ones(X.shape[1])
-    y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), jnp.asarray(weights)
-    return Problem(
-        Xs,
-        y,
-        padded_rows(offset, n_pad),
-        trials,
-        weights,
-        jnp.asarray(y_scale),
-        jnp.asarray(shift),
-        jnp.asarray(scale),
-        jnp.zeros(()) if model.family.log_base is None else _log_base_sum(model.family)(y, trials, weights),
-    )
-
-
-@compiled_cache(maxsize=64)
-def _log_base_sum(family):
-    """``(y, trials, weights) -> sum_i w_i log_base(y_i, trials_i)``, compiled once per family and row bucket."""
-    return jax.jit(lambda y, trials, weights: jnp.sum(weights * family.log_base_measure(y, trials)))
-
-
-def _aligned_empty(shape) -> np.ndarray:
-    """An uninitialised float64 array in a 64-byte aligned buffer of our own.
-
-    The CPU backend uses such a buffer in place (no copy at ``device_put``);
-    nothing else holds it, so it is never modified behind JAX's back.
-    """
-    size = int(np.prod(shape))
-    raw = np.empty(size * 8 + 64, dtype=np.uint8)
-    start = (-raw.ctypes.data) % 64
-    return raw[start : start + size * 8].view(np.float64).reshape(shape)
-
-
-def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
-    """``a`` with rows appended (copies of row 0) up to ``n_pad``, as a float64 JAX array (one copy)."""
-    a = np.asarray(a, dtype=np.float64)
-    n = a.shape[0]
-    out = _aligned_empty((n_pad,) + a.shape[1:])
-    out[:n] = a
-    out[n:] = a[:1]
-    return jax.device_put(out)
-
-
-def standardised_rows(X: np.ndarray, n_pad: int, centre: bool) -> tuple[jax.Array, np.ndarray, np.ndarray]:
-    """``(X - shift) / scale`` padded to ``n_pad`` rows (copies of row 0), with ``shift`` and ``scale``.
-
-    ``shift`` is the column mean (0 when ``centre`` is false) and ``scale`` the
-    column sd about the mean; a constant column (sd at most 1e-12 of its
-    mean's size) is left as it is.  Written straight into the padded buffer
-    (two passes over ``X``), which the device then uses in place.
-    """
-    X = np.asarray(X, dtype=np.float64)
-    n = X.shape[0]
-    out = _aligned_empty((n_pad, X.shape[1]))
-    mean = X.mean(axis=0)
-    rows = out[:n]
-    np.subtract(X, mean, out=rows)
-    sd = np.sqrt(np.einsum("ij,ij->j", rows, rows) / n)
-    constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
-    scale = np.where(constant, 1.0, sd)
-    shift = np.where(constant | (not centre), 0.0, mean)
-    if centre:
-        # Constant columns go back to their values (centring would make them 0).
-        if constant.any():
-            rows[:, constant] = X[:, constant]
-        rows *= 1.0 / scale
-    else:
-        np.multiply(X, 1.0 / scale, out=rows)
-    out[n:] = rows[:1]
-    return jax.device_put(out), shift, scale
-
-
-def to_original(params: dict, shift, scale) -> dict:
-    """Map first-layer parameters from standardised to original input coordinates."""
-    out = dict(params)
-    w0 = params["w0"] / scale[:, None]
-    out["w0"] = w0
-    if "b0" in params:
-        out["b0"] = params["b0"] - shift @ w0
-    return out
-
-
-def to_standardised(params: dict, shift, scale) -> dict:
-    """Inverse of :func:`to_original`."""
-    out = dict(params)
-    if "b0" in params:
-        out["b0"] = params["b0"] + shift @ params["w0"]
-    out["w0"] = params["w0"] * scale[:, None]
-    return out
-
-
-def constrain(model: RGLM, params: dict) -> dict:
-    out = dict(params)
-    for nuisance in model.family.nuisance:
-        out[nuisance.name] = biject_to(nuisance.constraint)(params[nuisance.name])
-    return out
-
-
-def unconstrain(model: RGLM, params: dict) -> dict:
-    out = dict(params)
-    for nuisance in model.family.nuisance:
-        out[nuisance.name] = biject_to(nuisance.constraint).inv(params[nuisance.name])
-    return out
-
-
-def flat_layout(model: RGLM, n_features: int, n_classes: int):
-    """``unravel`` for the flat parameter vector (ordered as ``ravel_pytree`` orders the dict)."""
-    shapes = model.parameter_shapes(n_features, n_classes)
-    template = {name: np.zeros(shape) for name, shape in shapes.items()}
-    flat, unravel = ravel_pytree(template)
-    return flat.size, unravel
-
-
-def negative_log_prior(model: RGLM, n_classes: int, unconstrained: bool):
-    """``theta -> -log p(theta)`` on the original coordinates (no Jacobian: the mode of the stated prior)."""
+def negative_log_density(layout: Layout, use_prior: bool, unconstrained: bool):
+    """``(theta, problem) -> -(sum_i w_i log p(y_i | theta) + [log p(theta)])``, ``theta`` the flat vector."""
 
     def objective(theta, problem: Problem):
-        _, unravel = flat_layout(model, problem.X.shape[1], n_classes)
-        params = unravel(theta)
-        if unconstrained:
-            params = constrain(model, params)
-        summary = DataSummary(n_classes, 0.0, problem.y_scale)
-        original = to_original(params, problem.shift, problem.scale)
-        return -model.log_prior(original, summary, problem.X.shape[1])
+        params = _params(layout, theta, unconstrained)
+        return -layout.log_density(params, problem, prior=use_prior, jacobian=False, constrained=True)
 
     return objective
 
 
-def negative_log_density(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
-    """``theta -> -(sum log p(y | theta) + [log p(theta)])`` with ``theta`` flat, standardised coordinates."""
-    prior = negative_log_prior(model, n_classes, unconstrained)
-
-    def objective(theta, problem: Problem):
-        _, unravel = flat_layout(model, problem.X.shape[1], n_classes)
-        params = unravel(theta)
-        if unconstrained:
-            params = constrain(model, params)
-        # The family's kernel per row; its y-only base term is summed once, in make_problem.
-        eta = model.linear_predictor(params, problem.X, problem.offset)
-        pointwise = model.family.log_kernel(eta, problem.y, model.link, model.nuisance(params), problem.trials)
-        total = -(jnp.sum(problem.weights * pointwise) + problem.base)
-        return total + prior(theta, problem) if use_prior else total
-
-    return objective
-
-
-def blocked_density(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+def blocked_density(layout: Layout, use_prior: bool, unconstrained: bool):
     """``(value, value_and_grad)`` of :func:`negative_log_density`, each summed over blocks of rows.
 
     Each block's likelihood (and its gradient, by autodiff within the block) is
@@ -223,8 +68,8 @@ def blocked_density(model: RGLM, n_classes: int, use_prior: bool, unconstrained:
     2 MiB of inputs: memory does not grow with the rows, and each block stays
     in cache.  The prior is added once.
     """
-    likelihood = negative_log_density(model, n_classes, False, unconstrained)
-    prior = negative_log_prior(model, n_classes, unconstrained)
+    likelihood = negative_log_density(layout, False, unconstrained)
+    prior = negative_log_prior(layout, unconstrained)
 
     def rows_of(problem, X, y, offset, trials, weights):
         return problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
@@ -249,14 +94,15 @@ def blocked_density(model: RGLM, n_classes: int, use_prior: bool, unconstrained:
     return value, value_and_grad
 
 
-def density_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+def density_hessian(layout: Layout, use_prior: bool, unconstrained: bool):
     """``(theta, problem) -> H``: the exact Hessian of :func:`negative_log_density`, summed over row blocks.
 
     Memory is one block's autodiff Hessian plus ``O(P^2)``, whatever the number
     of rows (:mod:`~bayes_rglm.inference.curvature`).
     """
-    likelihood = negative_log_density(model, n_classes, False, unconstrained)
-    prior = negative_log_prior(model, n_classes, unconstrained)
+    likelihood = negative_log_density(layout, False, unconstrained)
+    prior = negative_log_prior(layout, unconstrained)
+    model = layout.model
 
     def hessian(theta, problem: Problem):
         def block(t, X, y, offset, trials, weights):
@@ -264,7 +110,7 @@ def density_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained:
             return likelihood(t, rows)
 
         n, p = problem.X.shape
-        outputs = model.parameter_shapes(p, n_classes)[f"w{model.depth}"][-1]
+        outputs = layout.shapes[f"w{model.depth}"][-1]
         units = p + sum(model.hidden) + outputs  # values per row that each of the P tangents carries
         chunk = hessian_chunk(n, theta.size, units)
         arrays = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
@@ -274,13 +120,13 @@ def density_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained:
     return hessian
 
 
-def depth0_hessian(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool):
+def depth0_hessian(layout: Layout, use_prior: bool, unconstrained: bool):
     """Exact Hessian of the depth-0 objective (see :func:`depth0_derivatives`)."""
-    derivatives = depth0_derivatives(model, n_classes, use_prior, unconstrained)
+    derivatives = depth0_derivatives(layout, use_prior, unconstrained)
     return lambda theta, problem: derivatives(theta, problem)[2]
 
 
-def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrained: bool, hessian: bool = True):
+def depth0_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, hessian: bool = True):
     """Value, gradient and exact Hessian of the depth-0 objective from per-row derivatives in ``(eta_i, nuisance)``.
 
     With ``eta = X~ B`` linear in the coefficients ``B``, the gradient is
@@ -300,22 +146,22 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
     block stay float64.  :func:`~bayes_rglm.inference.optimize.newton_fused`
     uses it only for Newton directions far from the optimum.
     """
+    model = layout.model
     family, link = model.family, model.link
     names = [n.name for n in family.nuisance]
-    prior = negative_log_prior(model, n_classes, unconstrained)
+    prior = negative_log_prior(layout, unconstrained)
     bias = family.has_output_bias
 
     def derivatives(theta, problem: Problem, fast=False):
         n, p = problem.X.shape
-        _, unravel = flat_layout(model, p, n_classes)
-        params = unravel(theta)
+        params = layout.unravel(theta)
         nuisance = {k: params[k] for k in names}
         v, unravel_v = ravel_pytree(nuisance)
         columns = params["w0"].shape[1]
 
         def row_nll(eta_i, v_i, y_i, trials_i):
             nu = unravel_v(v_i)
-            nu = constrain(model, {**params, **nu}) if unconstrained else {**params, **nu}
+            nu = layout.constrain({**params, **nu})[0] if unconstrained else {**params, **nu}
             nu = {k: nu[k] for k in names}
             return -family.log_kernel(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
 
@@ -382,7 +228,7 @@ def depth0_derivatives(model: RGLM, n_classes: int, use_prior: bool, unconstrain
             grad_parts.append(sums["g_b"])
         if names:
             grad_parts.append(sums["g_v"])
-        order = _permutation(params, names, p, columns, bias)
+        order = _permutation(layout, names, p, columns, bias)
         grad = jnp.concatenate(grad_parts)[order]
         if use_prior:
             value = value + prior(theta, problem)
@@ -425,16 +271,15 @@ def _assemble_cross_products(xx, x1, h_sum, bias: bool):
     return jnp.concatenate([top, bottom], axis=0)
 
 
-def _permutation(params, names, p, columns, bias):
-    """Index of each flat (ravel_pytree-ordered) parameter in the structured (coefficients, nuisance) layout."""
-    index = {"w0": np.arange(p * columns).reshape(p, columns)}
+def _permutation(layout: Layout, names, p, columns, bias):
+    """Index of each flat-vector entry (the layout's order) in the structured (coefficients, nuisance) layout."""
+    index = {"w0": np.arange(p * columns)}
     offset = p * columns
     if bias:
         index["b0"] = offset + np.arange(columns)
         offset += columns
     for name in names:
-        size = int(np.prod(params[name].shape))
-        index[name] = (offset + np.arange(size)).reshape(params[name].shape)
+        size = int(np.prod(layout.shapes[name], dtype=int))
+        index[name] = offset + np.arange(size)
         offset += size
-    # ravel_pytree orders a dict by sorted keys.
-    return np.concatenate([np.ravel(index[k]) for k in sorted(index)])
+    return np.concatenate([index[k] for k in layout.names])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -26,12 +25,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConvergenceWarning, SeparationWarning
-from ..model import RGLM, Dataset
-from ..nuisance import inverse_cdf
+from ..network import Network
 from ..runtime import compiled_cache
 from . import objective as obj
 from .blocks import map_over_rows
+from .estimate import Estimate
 from .optimize import Solution, lbfgs, newton, newton_fused
+from .problem import Problem, to_original
+from .target import Layout, Target
 
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
@@ -41,20 +42,21 @@ _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
 @compiled_cache(maxsize=64)
-def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int, polish: bool):
+def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool):
     """One jitted call: optimise, then the map to original coordinates (and, at depth 0, the observed information).
 
     Hidden layers: L-BFGS, then (``polish``) damped Newton with the exact
     Hessian summed over row blocks; their observed information is computed
     apart, when first needed (:func:`observed_information`).
     """
-    objective = obj.negative_log_density(model, n_classes, use_prior, unconstrained=True)
+    model, n_params = layout.model, layout.size
+    objective = obj.negative_log_density(layout, use_prior, unconstrained=True)
     if model.depth == 0:
-        derivatives = obj.depth0_derivatives(model, n_classes, use_prior, unconstrained=True)
-        value_and_grad = obj.depth0_derivatives(model, n_classes, use_prior, unconstrained=True, hessian=False)
+        derivatives = obj.depth0_derivatives(layout, use_prior, unconstrained=True)
+        value_and_grad = obj.depth0_derivatives(layout, use_prior, unconstrained=True, hessian=False)
         # Without nuisance parameters the unconstrained and natural scales coincide: the Hessian at the
         # solution, which the solver returns, is the observed information.
-        natural = obj.depth0_hessian(model, n_classes, use_prior, unconstrained=False)
+        natural = obj.depth0_hessian(layout, use_prior, unconstrained=False)
 
         def information(theta_c, problem, last):
             return last if not model.family.nuisance else natural(theta_c, problem)
@@ -70,8 +72,8 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
                 fast_hessian=True,  # a float32 cross-product for directions far from the optimum
             )
     else:
-        hessian = obj.density_hessian(model, n_classes, use_prior, unconstrained=True)
-        blocked_value, blocked_value_and_grad = obj.blocked_density(model, n_classes, use_prior, unconstrained=True)
+        hessian = obj.density_hessian(layout, use_prior, unconstrained=True)
+        blocked_value, blocked_value_and_grad = obj.blocked_density(layout, use_prior, unconstrained=True)
         information = None
 
         def solve(theta0, problem):
@@ -93,70 +95,32 @@ def _compiled_fit(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, t
 
     def run(theta0, problem):
         solution, last = solve(theta0, problem)
-        _, unravel = obj.flat_layout(model, problem.X.shape[1], n_classes)
-        standardised = obj.constrain(model, unravel(solution.x))
-        theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
+        standardised = layout.constrain(layout.unravel(solution.x))[0]
+        theta_c = layout.ravel(standardised)
         # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
         arrays = (problem.X, problem.y, problem.offset, problem.trials)
         pointwise = problem.weights * map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None
-        to_original = jax.jacfwd(lambda t: _flat_original(unravel(t), problem.shift, problem.scale))(theta_c)
+        jacobian = jax.jacfwd(lambda t: layout.ravel(to_original(layout.unravel(t), problem.shift, problem.scale)))
         info = None if information is None else information(theta_c, problem, last)
-        return solution, pointwise, info, to_original
+        return solution, pointwise, info, jacobian(theta_c)
 
     return jax.jit(run)
 
 
 @compiled_cache(maxsize=64)
-def _compiled_information(model: RGLM, n_classes: int, use_prior: bool):
+def _compiled_information(layout: Layout, use_prior: bool):
     """``(theta, problem) -> H``: the observed information at an unconstrained point, nuisance on its natural scale.
 
     The exact Hessian of the objective, summed over row blocks (memory flat in the rows).
     """
-    hessian = obj.density_hessian(model, n_classes, use_prior, unconstrained=False)
+    hessian = obj.density_hessian(layout, use_prior, unconstrained=False)
 
     def run(theta, problem):
-        _, unravel = obj.flat_layout(model, problem.X.shape[1], n_classes)
-        standardised = obj.constrain(model, unravel(theta))
-        theta_c = jnp.concatenate([jnp.ravel(standardised[k]) for k in sorted(standardised)])
-        return hessian(theta_c, problem)
+        return hessian(layout.ravel(layout.constrain(layout.unravel(theta))[0]), problem)
 
     return jax.jit(run)
-
-
-def _initial_params(model: RGLM, data: Dataset, rng: np.random.Generator, jitter: bool) -> dict:
-    summary = data.summary
-    shapes = model.parameter_shapes(data.X.shape[1], summary.n_classes)
-    params = {}
-    for name, shape in shapes.items():
-        if name[0] == "w" and name[1:].isdigit():
-            spread = 1.0 / np.sqrt(shape[0]) if (jitter and model.depth > 0) else 0.0
-            if int(name[1:]) == model.depth:
-                spread *= 0.1
-            params[name] = rng.normal(0.0, 1.0, shape) * spread
-        elif name[0] == "b" and name[1:].isdigit():
-            params[name] = np.zeros(shape)
-    output_bias = f"b{model.depth}"
-    if output_bias in params:
-        params[output_bias] = _initial_intercept(model, data)
-    for nuisance in model.family.nuisance:
-        params[nuisance.name] = np.asarray(nuisance.initial(summary, model.link), dtype=np.float64)
-    return params
-
-
-def _initial_intercept(model: RGLM, data: Dataset) -> np.ndarray:
-    summary, link, family = data.summary, model.link, model.family
-    if family.name == "categorical":
-        freq = np.asarray(summary.class_freq)
-        return np.log(freq[1:]) - np.log(freq[0])
-    if link.is_probability:
-        return np.atleast_1d(inverse_cdf(link, summary.y_mean))
-    if family.name == "tobit":
-        return np.array([summary.y_mean])
-    mean = summary.y_mean if summary.y_mean > 0 or link.name == "identity" else 1e-3
-    value = float(np.asarray(link.link(jnp.asarray(mean))))
-    return np.array([value if np.isfinite(value) else 0.0])
 
 
 class Optimum(NamedTuple):
@@ -167,8 +131,8 @@ class Optimum(NamedTuple):
     """
 
     solution: Solution
-    problem: obj.Problem
-    unravel: Callable
+    layout: Layout
+    problem: Problem
     information: jax.Array | None
     jacobian: jax.Array | None
     restart_objectives: np.ndarray
@@ -176,19 +140,23 @@ class Optimum(NamedTuple):
     n_params: int
     pointwise: np.ndarray  # log p(y_i | theta_hat) for the n data rows
     use_prior: bool = True
-    n_classes: int = 2
     polished: bool = False
 
-    def params(self, model: RGLM, theta: jax.Array | None = None) -> dict:
+    def params(self, theta: jax.Array | None = None) -> dict:
         """Parameters on the original coordinates from a flat unconstrained standardised vector."""
         theta = self.solution.x if theta is None else theta
-        standardised = obj.constrain(model, self.unravel(theta))
-        return obj.to_original(standardised, self.problem.shift, self.problem.scale)
+        standardised = self.layout.constrain(self.layout.unravel(theta))[0]
+        return to_original(standardised, self.problem.shift, self.problem.scale)
+
+
+def _polish(layout: Layout, rows: int, polish: bool | None) -> bool:
+    """Whether Newton polishes L-BFGS's end point (hidden layers only; see :func:`optimise`)."""
+    affordable = polish or rows * float(layout.size) ** 2 <= POLISH_COST
+    return layout.model.depth > 0 and layout.size <= MAX_POLISH and (polish is not False) and bool(affordable)
 
 
 def optimise(
-    model: RGLM,
-    data: Dataset,
+    target: Target,
     use_prior: bool,
     seed: int,
     *,
@@ -200,85 +168,59 @@ def optimise(
 ) -> Optimum:
     """Minimise the negative log-likelihood (or log posterior) from ``num_restarts`` starts; keep the best.
 
-    ``polish`` (hidden layers): Newton with the exact Hessian after L-BFGS.
-    None polishes up to :data:`MAX_POLISH` parameters while one Hessian costs at
-    most :data:`POLISH_COST` (rows x parameters^2); True up to
-    :data:`MAX_POLISH` parameters whatever the rows (Laplace, which needs a
-    positive definite Hessian at the mode).
+    ``target`` has a layout without hierarchical scales.  ``polish`` (hidden layers): Newton with the
+    exact Hessian after L-BFGS.  None polishes up to :data:`MAX_POLISH` parameters while one Hessian
+    costs at most :data:`POLISH_COST` (rows x parameters^2); True up to :data:`MAX_POLISH` parameters
+    whatever the rows (Laplace, which needs a positive definite Hessian at the mode).
     """
-    if use_prior and model.prior.hierarchical:
+    layout, problem, data = target
+    if use_prior and layout.model.prior.hierarchical:
         raise ValueError(
             "prior hierarchical=True has no finite MAP (the density grows without bound as a layer's scale "
             "goes to 0); use method='svi' or 'nuts', or a fixed GaussianPrior for MAP and Laplace"
         )
-    n_classes = data.summary.n_classes
-    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, data.summary.y_scale)
-    shift, scale = np.asarray(problem.shift), np.asarray(problem.scale)
-    _, unravel = obj.flat_layout(model, data.X.shape[1], n_classes)
-    n_params = int(sum(np.prod(v) for v in model.parameter_shapes(data.X.shape[1], n_classes).values()))
-    affordable = polish or problem.X.shape[0] * float(n_params) ** 2 <= POLISH_COST
-    polish = model.depth > 0 and n_params <= MAX_POLISH and (polish is not False) and affordable
-    run = _compiled_fit(model, n_classes, use_prior, int(max_iter), float(tol), n_params, polish)
+    polish = _polish(layout, problem.X.shape[0], polish)
+    run = _compiled_fit(layout, use_prior, int(max_iter), float(tol), polish)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     results = []
     for restart in range(num_restarts):
-        start = _initial_params(model, data, rng, jitter=True) if init is None or restart > 0 else dict(init)
-        start = obj.unconstrain(model, obj.to_standardised(start, shift, scale))
-        theta0 = jnp.concatenate([jnp.ravel(jnp.asarray(start[k], jnp.float64)) for k in sorted(start)])
-        results.append(run(theta0, problem))
+        start = layout.initial(data, problem, rng, start=init if init is not None and restart == 0 else None)
+        results.append(run(jnp.asarray(layout.ravel(start)), problem))
     values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
     best, pointwise, information, jacobian = results[int(np.argmin(values))]
     pointwise = np.asarray(pointwise)[: data.X.shape[0]]
     seconds = time.perf_counter() - started
     return Optimum(
-        best,
-        problem,
-        unravel,
-        information,
-        jacobian,
-        values,
-        seconds,
-        n_params,
-        pointwise,
-        use_prior,
-        n_classes,
-        polish,
+        best, layout, problem, information, jacobian, values, seconds, layout.size, pointwise, use_prior, polish
     )
 
 
 @compiled_cache(maxsize=32)
-def _compiled_fit_batch(model: RGLM, n_classes: int, use_prior: bool, max_iter: int, tol: float, n_params: int, polish):
+def _compiled_fit_batch(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool):
     """:func:`_compiled_fit` vmapped over starting points: ``(theta0s, problem) -> solutions``, one program."""
-    return jax.jit(jax.vmap(_compiled_fit(model, n_classes, use_prior, max_iter, tol, n_params, polish), (0, None)))
+    return jax.jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish), (0, None)))
 
 
-def optimise_batch(
-    model: RGLM, data: Dataset, problem: obj.Problem, use_prior: bool, seed: int, num_starts: int
-) -> dict:
+def optimise_batch(target: Target, use_prior: bool, seed: int, num_starts: int) -> dict:
     """Optimise from ``num_starts`` random starts at once (one vmapped program); the optima, stacked.
 
     Start ``c`` is :func:`optimise`'s first start for seed ``seed + 1000 c``.  The optima are returned
     as ``{site: (num_starts, ...)}`` on the unconstrained scale in the standardised coordinates of
-    ``problem`` (as NUTS samples them).
+    ``target.problem`` (as NUTS samples them).
     """
-    n_features, n_classes = data.X.shape[1], data.summary.n_classes
-    shift, scale = np.asarray(problem.shift), np.asarray(problem.scale)
-    n_params = int(sum(np.prod(v) for v in model.parameter_shapes(n_features, n_classes).values()))
-    polish = model.depth > 0 and n_params <= MAX_POLISH and problem.X.shape[0] * float(n_params) ** 2 <= POLISH_COST
-    thetas = []
-    for start_index in range(num_starts):
-        start = _initial_params(model, data, np.random.default_rng(seed + 1000 * start_index), jitter=True)
-        start = obj.unconstrain(model, obj.to_standardised(start, shift, scale))
-        thetas.append(np.concatenate([np.ravel(np.asarray(start[k], np.float64)) for k in sorted(start)]))
-    run = _compiled_fit_batch(model, n_classes, use_prior, 100, 1e-10, n_params, polish)
+    layout, problem, data = target
+    polish = _polish(layout, problem.X.shape[0], None)
+    thetas = [
+        layout.ravel(layout.initial(data, problem, np.random.default_rng(seed + 1000 * start)))
+        for start in range(num_starts)
+    ]
+    run = _compiled_fit_batch(layout, use_prior, 100, 1e-10, polish)
     x = np.asarray(run(jnp.asarray(np.stack(thetas)), problem)[0].x)
-    _, unravel = obj.flat_layout(model, n_features, n_classes)
-    optima = [unravel(row) for row in x]
-    return {k: np.stack([np.asarray(o[k]) for o in optima]) for k in optima[0]}
+    return {k: np.asarray(v) for k, v in jax.vmap(layout.unravel)(x).items()}
 
 
-def observed_information(model: RGLM, opt: Optimum) -> np.ndarray | None:
+def observed_information(opt: Optimum) -> np.ndarray | None:
     """The observed information at the optimum (standardised coordinates, nuisance on its natural scale).
 
     Depth 0 returns the one the solver already has; hidden layers compute the
@@ -287,13 +229,12 @@ def observed_information(model: RGLM, opt: Optimum) -> np.ndarray | None:
     """
     if opt.information is not None or opt.jacobian is None:
         return None if opt.information is None else np.asarray(opt.information)
-    run = _compiled_information(model, opt.n_classes, opt.use_prior)
+    run = _compiled_information(opt.layout, opt.use_prior)
     return np.asarray(run(opt.solution.x, opt.problem))
 
 
 def fit_point(
-    model: RGLM,
-    data: Dataset,
+    target: Target,
     method: str,
     seed: int,
     *,
@@ -302,35 +243,24 @@ def fit_point(
     num_restarts: int = 1,
     init: dict | None = None,
     progress=None,
-):
-    """Fit by MLE (``method="mle"``) or MAP (``"map"``) and return a :class:`~bayes_rglm.results.Fit`."""
-    from ..results import Fit
-
-    opt = optimise(model, data, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
-    params = {k: np.asarray(v) for k, v in opt.params(model).items()}
+) -> Estimate:
+    """Fit by MLE (``method="mle"``) or MAP (``"map"``)."""
+    opt = optimise(target, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
+    model = target.model
+    params = {k: np.asarray(v) for k, v in opt.params().items()}
     if model.depth == 0 or opt.jacobian is None:
         covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
     else:
         # Hidden layers: the exact Hessian costs far more than the fit at large N, so it is computed when
         # first asked for (bse, covariance, summary, save); the note is set then.
-        covariance = lambda: _covariance(observed_information(model, opt), opt.jacobian, opt.n_params)  # noqa: E731
+        covariance = lambda: _covariance(observed_information(opt), opt.jacobian, opt.n_params)  # noqa: E731
         cov_note = "inverse observed information (computed when first used)"
-    fit = Fit(
-        method,
-        model,
-        params,
-        None,
-        covariance,
-        point_info(model, opt, cov_note),
-        data.feature_names,
-        data.summary,
-        data,
-    )
-    check_result(fit, data, method, opt.pointwise)
-    return fit
+    info = point_info(model, opt, cov_note)
+    check_result(model, info, method, opt.pointwise)
+    return Estimate(params, None, covariance, info)
 
 
-def point_info(model: RGLM, opt: Optimum, cov_note: str) -> dict:
+def point_info(model: Network, opt: Optimum, cov_note: str) -> dict:
     best = opt.solution
     return {
         "optimizer": "newton" if model.depth == 0 else ("lbfgs + newton" if opt.polished else "lbfgs"),
@@ -358,26 +288,19 @@ def _covariance(information, jacobian, n_params):
     return covariance, "inverse observed information"
 
 
-def _flat_original(params, shift, scale):
-    original = obj.to_original(params, shift, scale)
-    return jnp.concatenate([jnp.ravel(original[k]) for k in sorted(original)])
-
-
-def check_result(fit, data: Dataset, method: str, pointwise: np.ndarray):
-    """Raise on a non-finite optimum; warn on separation (MLE) or non-convergence.
+def check_result(model: Network, info: dict, method: str, pointwise: np.ndarray):
+    """Raise on a non-finite optimum; warn on separation (MLE) or non-convergence; ``info`` gains ``mle_exists``.
 
     ``pointwise`` is the log-likelihood of each data row at the optimum.
     """
-    info = fit.info
     if not np.isfinite(info["objective"]):
         raise FloatingPointError(
             f"{method} failed: the objective is not finite at every start tried ({info['restart_objectives']}); "
             "check the link (e.g. an inverse link with a pole) or try other starting values"
         )
     # Families whose MLE fails to exist by separation (a zero-count or single-outcome region of X).
-    discrete = fit.model.family.name in ("bernoulli", "binomial", "categorical", "ordinal", "poisson")
     info["mle_exists"] = True
-    if method == "mle" and discrete:
+    if method == "mle" and model.family.can_separate:
         perfect = np.flatnonzero(pointwise > _PERFECT)
         if perfect.size:
             info["mle_exists"] = False

@@ -42,6 +42,12 @@ two; the batch is drawn at the bucket's size and its first ``batch_size``
 rows count).  An optax schedule passed as ``learning_rate`` is part of the
 program.  If the ELBO becomes NaN the run stops with a warning and keeps the
 last parameters whose loss was finite.
+
+The target is built in the original input coordinates (``standardised=False``):
+in the standardised ones the prior's map back (``b0 = b0~ - shift @ w0``)
+couples ``b0`` to every first-layer weight, and on CPU that halved the steps
+per second of a 20-50-1 net (870 against 1,700 at batch 1,024); Adam's
+per-coordinate scaling already absorbs the inputs' scales.
 """
 
 from __future__ import annotations
@@ -57,10 +63,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import ConvergenceWarning
-from ..model import RGLM, Dataset
 from ..runtime import compiled_cache
-from .objective import padded_size
-from .target import Layout, Target, build
+from .estimate import Estimate
+from .problem import padded_size
+from .target import Layout, Target
 
 GUIDES = ("normal", "lowrank", "mvn")
 CHUNK_STEPS = 250  # steps per compiled call (a progress-bar tick); the last call masks the steps past num_steps
@@ -96,8 +102,8 @@ def _softplus_inverse(x):
 class _MeanField:
     """``q = prod_j N(loc_j, softplus(raw_j)^2)``, one (loc, raw) pair per parameter array."""
 
-    def __init__(self, shapes: dict, rank):
-        self.shapes = shapes
+    def __init__(self, layout: Layout, rank):
+        self.shapes = layout.shapes
 
     def init(self, start: dict) -> dict:
         raw = _softplus_inverse(_INIT_SCALE)
@@ -115,24 +121,18 @@ class _MeanField:
 
 
 class _Flat:
-    """Gaussians over the flat vector of all parameters (sites in sorted order)."""
+    """Gaussians over the layout's flat vector of all parameters."""
 
-    def __init__(self, shapes: dict, rank):
-        self.shapes = shapes
-        self.names = sorted(shapes)
-        self.sizes = [int(np.prod(shapes[k])) for k in self.names]
-        self.d = int(sum(self.sizes))
+    def __init__(self, layout: Layout, rank):
+        self.layout = layout
+        self.d = layout.size
         self.rank = rank
 
     def flat(self, start: dict) -> np.ndarray:
-        return np.concatenate([np.ravel(np.asarray(start[k], dtype=np.float64)) for k in self.names])
+        return self.layout.ravel({k: np.asarray(v) for k, v in start.items()})
 
     def unflatten(self, theta) -> dict:
-        out, offset = {}, 0
-        for name, size in zip(self.names, self.sizes, strict=True):
-            out[name] = theta[offset : offset + size].reshape(self.shapes[name])
-            offset += size
-        return out
+        return self.layout.unravel(theta)
 
 
 class _FullRank(_Flat):
@@ -191,7 +191,7 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
     user's optax schedule (part of the program) or None for :func:`cosine_rate`.
     The log joint is :meth:`~bayes_rglm.inference.target.Layout.log_joint`, on the inputs as given.
     """
-    family = _FAMILIES[guide](layout.shapes, rank)
+    family = _FAMILIES[guide](layout, rank)
     import optax  # here, not at module level: importing bayes_rglm should not pay for optax
 
     optimizer = optax.scale_by_adam()
@@ -268,8 +268,7 @@ class Run(NamedTuple):
 
 
 def prepare(
-    model: RGLM,
-    data: Dataset,
+    target: Target,
     seed: int,
     *,
     num_steps: int | None = None,
@@ -280,7 +279,11 @@ def prepare(
     num_particles: int = 1,
     rank: int | None = None,
 ) -> Run:
-    """Check the options and build (or fetch from the cache) the compiled step loop and its inputs."""
+    """Check the options and build (or fetch from the cache) the compiled step loop and its inputs.
+
+    ``target`` is built with ``standardised=False`` (see the module text).
+    """
+    data = target.data
     n = data.X.shape[0]
     if guide not in GUIDES:
         raise ValueError(f"guide={guide!r} is not known; valid: {', '.join(GUIDES)}")
@@ -290,12 +293,7 @@ def prepare(
         raise ValueError("give num_steps or num_epochs, not both")
     per_epoch = math.ceil(n / batch_size) if batch_size else 1
     num_steps = num_steps or (num_epochs * per_epoch if num_epochs else 5000)
-    # The layout and the padded data, made once. Original coordinates: in the standardised ones the prior's map
-    # back (b0 = b0~ - shift @ w0) couples b0 to every first-layer weight, and on CPU that halved the steps per
-    # second of a 20-50-1 net (870 against 1,700 at batch 1,024); Adam's per-coordinate scaling already
-    # absorbs the inputs' scales.
-    target = build(model, data, standardised=False)
-    d = int(sum(np.prod(s) for s in target.layout.shapes.values()))
+    d = target.layout.size
     if guide == "lowrank":
         rank = int(rank) if rank is not None else max(1, int(round(math.sqrt(d))))
     else:
@@ -319,8 +317,7 @@ def prepare(
 
 
 def fit_svi(
-    model: RGLM,
-    data: Dataset,
+    target: Target,
     method: str,
     seed: int,
     *,
@@ -333,13 +330,10 @@ def fit_svi(
     num_particles: int = 1,
     rank: int | None = None,
     progress=None,
-):
+) -> Estimate:
     """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it."""
-    from ..results import Fit
-
     run = prepare(
-        model,
-        data,
+        target,
         seed,
         num_steps=num_steps,
         num_epochs=num_epochs,
@@ -397,7 +391,7 @@ def fit_svi(
     }
     if run.rank is not None:
         info["rank"] = run.rank
-    return Fit(method, model, params, samples, None, info, data.feature_names, data.summary, data)
+    return Estimate(params, samples, None, info)
 
 
 def _progress(progress, total):

@@ -1,9 +1,10 @@
-"""What the samplers and variational fits see: the sites, their layout and the log joint, defined once.
+"""The target of one fit: the sites, ONE flat layout, the log density, and the data, defined once.
 
 A :class:`Layout` is the static part, built from ``(model, n_features, n_classes)``: the latent sites
-(weights, biases, nuisance parameters, hierarchical scales) with their shapes and supports.  It is
-hashable, so compiled programs are cached by it.  Its :meth:`Layout.log_joint` is THE log joint of the
-posterior on the unconstrained scale, in the optimiser's standardised input coordinates:
+(weights, biases, nuisance parameters, hierarchical scales) with their shapes and supports, the flat
+vector the optimisers and Laplace work on (sites in sorted order), and the log density.  It is
+hashable, so compiled programs are cached by it.  :meth:`Layout.log_density` is the single source of
+every engine's objective, in the standardised input coordinates of :mod:`.problem`:
 
     log p(theta, y) = sum_i w_i log p(y_i | x~_i, theta~) + log p(T(theta~)) + log |det J_c(theta)|,
 
@@ -11,13 +12,17 @@ with ``x~ = (x - shift) / scale`` the standardised inputs, ``theta~`` the constr
 the first layer in standardised coordinates, ``T`` the exact linear map back to the original
 coordinates (``w0 = w0~ / scale``, ``b0 = b0~ - shift @ w0``), in which the prior is stated, and
 ``J_c`` the Jacobian of the constraining transforms (``log sigma`` -> ``sigma``, ordered cutpoints).
-The constant ``log |det T|`` is left out: it moves no sampler or optimiser.  This is the density of
-:meth:`RGLM.numpyro_model` at the same point (``tests/test_numpyro_model.py`` checks it), and NUTS's
-potential and SVI's ELBO both call it.
+The constant ``log |det T|`` is left out: it moves no sampler or optimiser.
 
-A :class:`Target` is a layout with the data of one fit: the standardised, padded
-:class:`~bayes_rglm.inference.objective.Problem`, made once per fit.  A layout with
-``standardised=False`` works on the inputs and parameters as given (the map is the identity).
+- NUTS's potential and SVI's ELBO are ``-log_joint`` (all three terms);
+- MLE is ``-log_density(prior=False, jacobian=False)`` and MAP ``-log_density(jacobian=False)``:
+  the mode of the posterior as the prior states it, not of its unconstrained image
+  (:mod:`.objective` flattens them; its depth-0 Newton derivatives are those of the same kernel);
+- :meth:`RGLM.numpyro_model` has the same density (``tests/test_numpyro_model.py`` checks it).
+
+A :class:`Target` is a layout with the data of one fit (the standardised, padded
+:class:`~.problem.Problem`, made once per fit) and the checked :class:`~bayes_rglm.network.Dataset`.
+A layout with ``standardised=False`` works on the inputs and parameters as given.
 
 Examples
 --------
@@ -25,12 +30,13 @@ Examples
 >>> model = br.RGLM("poisson")
 >>> data = model.prepare(np.ones((5, 2)) * np.arange(5)[:, None], np.arange(5.0))
 >>> target = build(model, data)
->>> sorted(target.layout.shapes)
-['b0', 'w0']
+>>> sorted(target.layout.shapes), target.layout.size
+(['b0', 'w0'], 3)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -41,50 +47,160 @@ import numpy as np
 from numpyro.distributions import biject_to, constraints
 
 from ..families import DataSummary
-from ..model import RGLM, Dataset
-from . import objective as obj
-from .density import constrain, sites
-from .point import _initial_params
+from ..network import Dataset, Network
+from ..nuisance import inverse_cdf
+from .problem import Problem, make_problem, to_original, to_standardised
 
 
 @dataclass(frozen=True)
 class Layout:
-    """The latent sites of ``model`` for ``n_features`` inputs and ``n_classes`` classes, and the log joint."""
+    """The latent sites of ``model`` for ``n_features`` inputs and ``n_classes`` classes, and the log density.
 
-    model: RGLM
+    ``scales`` (default: the prior is hierarchical) adds the per-layer prior scales ``prior_scale{l}`` as
+    sites; the optimisers, which fit no hierarchical prior, use a layout without them.
+    """
+
+    model: Network
     n_features: int
     n_classes: int
     standardised: bool = True
+    scales: bool | None = None
+
+    def __post_init__(self):
+        # One hash per layout: None means the prior's own choice.
+        scales = self.model.prior.hierarchical if self.scales is None else bool(self.scales)
+        object.__setattr__(self, "scales", scales)
+
+    # --- the sites and the flat layout ---------------------------------------------------------------
 
     @functools.cached_property
-    def _sites(self) -> tuple[dict, dict]:
-        return sites(self.model, self.n_features, self.n_classes)
-
-    @property
     def shapes(self) -> dict:
-        """``{site: shape}``."""
-        return self._sites[0]
+        """``{site: shape}``: weights and biases by layer, nuisance parameters, then hierarchical scales."""
+        shapes = dict(self.model.parameter_shapes(self.n_features, self.n_classes))
+        if self.hierarchical:
+            for layer in range(self.model.depth + 1):
+                shapes[f"prior_scale{layer}"] = ()
+        return shapes
 
-    @property
+    @functools.cached_property
     def support(self) -> dict:
         """``{site: numpyro constraint}``."""
-        return self._sites[1]
+        support = {name: constraints.real for name in self.shapes}
+        for nuisance in self.model.family.nuisance:
+            support[nuisance.name] = nuisance.constraint
+        for name in self.shapes:
+            if name.startswith("prior_scale"):
+                support[name] = constraints.positive
+        return support
 
-    def log_joint(self, theta: dict, problem: obj.Problem, rows=None, row_weights=None) -> jax.Array:
-        """``log p(theta, y)`` at unconstrained, standardised ``theta`` (see the module text).
+    @property
+    def hierarchical(self) -> bool:
+        """The hierarchical scales are sites."""
+        return self.scales
 
-        ``rows`` (indices) and ``row_weights`` evaluate the likelihood on those rows only, each
-        weighted (a minibatch: ``N / B`` for counted rows, 0 for the rest); by default every row
-        with its weight in ``problem`` (0 for padding).
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:
+        """The sites in the flat vector's order (sorted, as ``ravel_pytree`` orders a dict)."""
+        return tuple(sorted(self.shapes))
+
+    @functools.cached_property
+    def offsets(self) -> dict:
+        """``{site: (start, stop)}`` in the flat vector."""
+        out, start = {}, 0
+        for name in self.names:
+            size = int(np.prod(self.shapes[name], dtype=int))
+            out[name] = (start, start + size)
+            start += size
+        return out
+
+    @property
+    def size(self) -> int:
+        """Number of scalars in the flat vector."""
+        return self.offsets[self.names[-1]][1]
+
+    def ravel(self, params: dict):
+        """``{site: array}`` -> the flat vector (numpy in, numpy out; JAX arrays stay JAX)."""
+        parts = [params[k] for k in self.names]
+        if any(isinstance(p, jax.Array) for p in parts):
+            return jnp.concatenate([jnp.ravel(p) for p in parts])
+        return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+
+    def unravel(self, theta) -> dict:
+        """The flat vector -> ``{site: array}`` (the inverse of :meth:`ravel`)."""
+        return {k: theta[a:b].reshape(self.shapes[k]) for k, (a, b) in self.offsets.items()}
+
+    # --- constraining maps --------------------------------------------------------------------------
+
+    def constrain(self, theta: dict) -> tuple[dict, jax.Array]:
+        """Each site mapped to its support, and ``log |det J|`` of the maps (the change of variables)."""
+        params, log_jacobian = {}, 0.0
+        for name, value in theta.items():
+            if self.support[name] is constraints.real:
+                params[name] = value
+                continue
+            transform = biject_to(self.support[name])
+            params[name] = transform(value)
+            log_jacobian = log_jacobian + jnp.sum(transform.log_abs_det_jacobian(value, params[name]))
+        return params, log_jacobian
+
+    def unconstrain(self, params: dict) -> dict:
+        """The inverse of :meth:`constrain`'s map."""
+        return {
+            k: v if self.support[k] is constraints.real else biject_to(self.support[k]).inv(v)
+            for k, v in params.items()
+        }
+
+    # --- the log density ----------------------------------------------------------------------------
+
+    def log_likelihood(self, params: dict, problem: Problem, rows=None, row_weights=None) -> jax.Array:
+        """``sum_i w_i log p(y_i | x~_i, params)`` at constrained, standardised ``params``.
+
+        Every row: the family's kernel per row plus its y-only base term, summed once in
+        :func:`~.problem.make_problem`.  ``rows`` (indices) with ``row_weights``: those rows only, each
+        weighted (a minibatch: ``N / B`` for counted rows, 0 for the rest), the whole likelihood per row.
         """
-        params, log_jacobian = constrain(theta, self.support)
-        X, y, offset, trials, weights = problem.X, problem.y, problem.offset, problem.trials, problem.weights
-        if rows is not None:
-            X, y, offset, trials, weights = X[rows], y[rows], offset[rows], trials[rows], row_weights
-        log_lik = jnp.sum(weights * self.model.log_likelihood(params, X, y, offset, trials))
-        original = obj.to_original(params, problem.shift, problem.scale) if self.standardised else params
+        model = self.model
+        if rows is None:
+            eta = model.linear_predictor(params, problem.X, problem.offset)
+            kernel = model.family.log_kernel(eta, problem.y, model.link, model.nuisance(params), problem.trials)
+            return jnp.sum(problem.weights * kernel) + problem.base
+        X, y, offset, trials = problem.X[rows], problem.y[rows], problem.offset[rows], problem.trials[rows]
+        return jnp.sum(row_weights * model.log_likelihood(params, X, y, offset, trials))
+
+    def log_prior(self, params: dict, problem: Problem) -> jax.Array:
+        """``log p(params)`` at constrained ``params``, in the original coordinates the prior is stated in."""
+        original = to_original(params, problem.shift, problem.scale) if self.standardised else params
         summary = DataSummary(self.n_classes, 0.0, problem.y_scale)
-        return log_lik + self.model.log_prior(original, summary, self.n_features) + log_jacobian
+        return self.model.log_prior(original, summary, self.n_features)
+
+    def log_density(
+        self,
+        theta: dict,
+        problem: Problem,
+        *,
+        prior=True,
+        jacobian=True,
+        constrained=False,
+        rows=None,
+        row_weights=None,
+    ) -> jax.Array:
+        """The log density of the module text at ``theta`` (unconstrained, or ``constrained``), by parts.
+
+        ``prior=False`` drops the prior (MLE); ``jacobian=False`` drops ``log |det J_c|`` (the
+        optimisers' modes are those of the stated density).  ``rows``, ``row_weights``: a minibatch, as in
+        :meth:`log_likelihood`.
+        """
+        params, log_jacobian = (theta, 0.0) if constrained else self.constrain(theta)
+        total = self.log_likelihood(params, problem, rows, row_weights)
+        if prior:
+            total = total + self.log_prior(params, problem)
+        return total + log_jacobian if jacobian else total
+
+    def log_joint(self, theta: dict, problem: Problem, rows=None, row_weights=None) -> jax.Array:
+        """``log p(theta, y)`` at unconstrained ``theta``: likelihood, prior and ``log |det J_c|`` (NUTS, SVI)."""
+        return self.log_density(theta, problem, rows=rows, row_weights=row_weights)
+
+    # --- coordinates and starts -----------------------------------------------------------------------
 
     def to_original(self, draws: dict, shift: np.ndarray, scale: np.ndarray) -> dict:
         """Draws ``(..., site shape)`` on the unconstrained standardised scale -> constrained, original coordinates.
@@ -95,41 +211,83 @@ class Layout:
             k: np.asarray(v if self.support[k] is constraints.real else biject_to(self.support[k])(v))
             for k, v in draws.items()
         }
-        w0 = out["w0"] / np.asarray(scale)[:, None]
-        out["w0"] = w0
-        if "b0" in out:
-            out["b0"] = out["b0"] - np.einsum("j,...jk->...k", np.asarray(shift), w0)
-        return out
+        return to_original(out, np.asarray(shift), np.asarray(scale))
 
-    def initial(self, data: Dataset, problem: obj.Problem, rng: np.random.Generator) -> dict:
-        """A random start on the unconstrained standardised scale (the optimiser's first start; hierarchical
-        scales at the prior's fixed scales)."""
-        start = _initial_params(self.model, data, rng, jitter=True)
-        shift, scale = np.asarray(problem.shift), np.asarray(problem.scale)
-        start = obj.unconstrain(self.model, obj.to_standardised(start, shift, scale))
-        start = {k: np.asarray(v, np.float64) for k, v in start.items()}
-        if self.model.prior.hierarchical:
+    def initial_params(self, data: Dataset, rng: np.random.Generator, jitter: bool = True) -> dict:
+        """A start on the constrained, original scale: small random weights (``jitter``, hidden layers),
+        zero biases, the output intercept at the link of the mean of ``y``, the family's nuisance starts."""
+        model, summary = self.model, data.summary
+        params = {}
+        for name, shape in model.parameter_shapes(self.n_features, self.n_classes).items():
+            if name.startswith("w"):
+                spread = 1.0 / np.sqrt(shape[0]) if (jitter and model.depth > 0) else 0.0
+                if name == f"w{model.depth}":
+                    spread *= 0.1
+                params[name] = rng.normal(0.0, 1.0, shape) * spread
+            elif name.startswith("b"):
+                params[name] = np.zeros(shape)
+        if f"b{model.depth}" in params:
+            params[f"b{model.depth}"] = _initial_intercept(model, summary)
+        for nuisance in model.family.nuisance:
+            params[nuisance.name] = np.asarray(nuisance.initial(summary, model.link), dtype=np.float64)
+        return params
+
+    def initial(self, data: Dataset, problem: Problem, rng: np.random.Generator, start: dict | None = None) -> dict:
+        """A start (``start``, or :meth:`initial_params`) on the unconstrained standardised scale, as numpy
+        arrays; hierarchical scales at the prior's fixed scales."""
+        start = self.initial_params(data, rng) if start is None else dict(start)
+        if self.standardised:
+            start = to_standardised(start, np.asarray(problem.shift), np.asarray(problem.scale))
+        start = {k: np.asarray(v, np.float64) for k, v in self.unconstrain(start).items()}
+        if self.hierarchical:
             weight_scales, _ = self.model.prior_scales(self.n_features, data.summary.y_scale)
             for layer in range(self.model.depth + 1):
                 start[f"prior_scale{layer}"] = np.log(np.asarray(weight_scales[layer], dtype=np.float64))
         return start
 
 
+def _initial_intercept(model: Network, summary: DataSummary) -> np.ndarray:
+    """The output bias whose prediction is the mean of ``y`` (class log-odds for a reference class)."""
+    family, link = model.family, model.link
+    if family.reference_class:
+        freq = np.asarray(summary.class_freq)
+        return np.log(freq[1:]) - np.log(freq[0])
+    if link.is_probability:
+        return np.atleast_1d(inverse_cdf(link, summary.y_mean))
+    if family.latent_mean:
+        return np.array([summary.y_mean])
+    mean = summary.y_mean if summary.y_mean > 0 or link.name == "identity" else 1e-3
+    value = float(np.asarray(link.link(jnp.asarray(mean))))
+    return np.array([value if np.isfinite(value) else 0.0])
+
+
 class Target(NamedTuple):
     """A :class:`Layout` and the data of one fit, standardised and padded once."""
 
     layout: Layout
-    problem: obj.Problem
+    problem: Problem
     data: Dataset
 
+    @property
+    def model(self) -> Network:
+        return self.layout.model
 
-def build(model: RGLM, data: Dataset, standardised: bool = True) -> Target:
-    """The target of one fit: its layout, and the data standardised and padded (:func:`objective.make_problem`).
+
+def build(model: Network, data: Dataset, standardised: bool = True, scales: bool | None = None) -> Target:
+    """The target of one fit: its layout, and the data standardised and padded (:func:`~.problem.make_problem`).
 
     ``standardised=False`` keeps the inputs and the parameters in their original coordinates (the
-    log joint then skips the map back; SVI uses it, see :mod:`~bayes_rglm.inference.svi`).
+    log density then skips the map back; SVI uses it, see :mod:`~bayes_rglm.inference.svi`).
+    ``scales``: see :class:`Layout`.
     """
-    layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised))
-    y_scale = data.summary.y_scale
-    problem = obj.make_problem(model, data.X, data.y, data.offset, data.trials, y_scale, standardise=standardised)
+    layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised), scales)
+    centre = not (model.depth == 0 and not model.family.has_output_bias)
+    problem = make_problem(
+        model.family, centre, data.X, data.y, data.offset, data.trials, data.summary.y_scale, standardise=standardised
+    )
     return Target(layout, problem, data)
+
+
+def with_layout(target: Target, **changes) -> Target:
+    """The same data under a layout with ``changes`` (e.g. ``scales=False`` for the optimisers)."""
+    return target._replace(layout=dataclasses.replace(target.layout, **changes))

@@ -1,0 +1,161 @@
+"""The data of one fit as the compiled programs take it: standardised, padded once, on the device.
+
+Inputs are centred and scaled (``x~ = (x - shift) / scale``) and the first
+layer's weights and bias live in those coordinates; :func:`to_original` maps
+them back exactly (``w0 = w0~ / scale``, ``b0 = b0~ - shift @ w0``).  Newton's
+method is affine invariant in exact arithmetic, but the standardised
+coordinates keep the Hessian well conditioned in floating point (Longley's
+design has condition number ~1e9 as given), and NUTS samples them as
+rstanarm samples centred predictors.
+
+Rows are padded to :func:`padded_size` with weight-0 copies of row 0, so fits
+whose row counts share a bucket share every compiled program.
+
+Examples
+--------
+>>> import numpy as np
+>>> from bayes_rglm.families import get_family
+>>> problem = make_problem(get_family("poisson"), True, np.arange(10.0)[:, None], np.ones(10), np.zeros(10),
+...                        np.ones(10), 1.0)
+>>> problem.X.shape, float(problem.weights.sum())
+((10, 1), 10.0)
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..families import Family
+from ..runtime import bucket, compiled_cache
+
+
+class Problem(NamedTuple):
+    """Traced inputs of one fit: standardised design, response, offsets, trials, row weights
+    (0 for padding rows) and the standardisation."""
+
+    X: jax.Array
+    y: jax.Array
+    offset: jax.Array
+    trials: jax.Array
+    weights: jax.Array
+    y_scale: jax.Array
+    shift: jax.Array
+    scale: jax.Array
+    base: jax.Array  # sum over the data rows of the family's log_base(y, trials), added to the kernel's sum
+
+
+def padded_size(n: int) -> int:
+    """Rows padded to :func:`bayes_rglm.runtime.bucket` (8 sizes per power of two, at most 12.5% padding).
+
+    Fits with row counts in the same bucket share one compiled solver, so
+    cross-validation and training-size sweeps do not recompile per fold.
+    """
+    return bucket(n)
+
+
+def make_problem(family: Family, centre: bool, X, y, offset, trials, y_scale, standardise: bool = True) -> Problem:
+    """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
+
+    Padded row counts are shared by all fits in a bucket, so they share one compiled solver.
+    ``centre`` false scales the columns without centring them (a model with no intercept to absorb the
+    shift); ``standardise=False`` keeps the columns as they are (``shift = 0``, ``scale = 1``).
+    """
+    n = X.shape[0]
+    n_pad = padded_size(n)
+    weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
+    if standardise:
+        Xs, shift, scale = standardised_rows(X, n_pad, centre)
+    else:
+        Xs, shift, scale = padded_rows(X, n_pad), np.zeros(X.shape[1]), np.ones(X.shape[1])
+    y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), jnp.asarray(weights)
+    return Problem(
+        Xs,
+        y,
+        padded_rows(offset, n_pad),
+        trials,
+        weights,
+        jnp.asarray(y_scale),
+        jnp.asarray(shift),
+        jnp.asarray(scale),
+        jnp.zeros(()) if family.log_base is None else _log_base_sum(family)(y, trials, weights),
+    )
+
+
+@compiled_cache(maxsize=64)
+def _log_base_sum(family):
+    """``(y, trials, weights) -> sum_i w_i log_base(y_i, trials_i)``, compiled once per family and row bucket."""
+    return jax.jit(lambda y, trials, weights: jnp.sum(weights * family.log_base_measure(y, trials)))
+
+
+def _aligned_empty(shape) -> np.ndarray:
+    """An uninitialised float64 array in a 64-byte aligned buffer of our own.
+
+    The CPU backend uses such a buffer in place (no copy at ``device_put``);
+    nothing else holds it, so it is never modified behind JAX's back.
+    """
+    size = int(np.prod(shape))
+    raw = np.empty(size * 8 + 64, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start : start + size * 8].view(np.float64).reshape(shape)
+
+
+def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
+    """``a`` with rows appended (copies of row 0) up to ``n_pad``, as a float64 JAX array (one copy)."""
+    a = np.asarray(a, dtype=np.float64)
+    n = a.shape[0]
+    out = _aligned_empty((n_pad,) + a.shape[1:])
+    out[:n] = a
+    out[n:] = a[:1]
+    return jax.device_put(out)
+
+
+def standardised_rows(X: np.ndarray, n_pad: int, centre: bool) -> tuple[jax.Array, np.ndarray, np.ndarray]:
+    """``(X - shift) / scale`` padded to ``n_pad`` rows (copies of row 0), with ``shift`` and ``scale``.
+
+    ``shift`` is the column mean (0 when ``centre`` is false) and ``scale`` the
+    column sd about the mean; a constant column (sd at most 1e-12 of its
+    mean's size) is left as it is.  Written straight into the padded buffer
+    (two passes over ``X``), which the device then uses in place.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    out = _aligned_empty((n_pad, X.shape[1]))
+    mean = X.mean(axis=0)
+    rows = out[:n]
+    np.subtract(X, mean, out=rows)
+    sd = np.sqrt(np.einsum("ij,ij->j", rows, rows) / n)
+    constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+    scale = np.where(constant, 1.0, sd)
+    shift = np.where(constant | (not centre), 0.0, mean)
+    if centre:
+        # Constant columns go back to their values (centring would make them 0).
+        if constant.any():
+            rows[:, constant] = X[:, constant]
+        rows *= 1.0 / scale
+    else:
+        np.multiply(X, 1.0 / scale, out=rows)
+    out[n:] = rows[:1]
+    return jax.device_put(out), shift, scale
+
+
+def to_original(params: dict, shift, scale) -> dict:
+    """Map first-layer parameters from standardised to original input coordinates."""
+    out = dict(params)
+    w0 = params["w0"] / scale[:, None]
+    out["w0"] = w0
+    if "b0" in params:
+        out["b0"] = params["b0"] - shift @ w0
+    return out
+
+
+def to_standardised(params: dict, shift, scale) -> dict:
+    """Inverse of :func:`to_original`."""
+    out = dict(params)
+    if "b0" in params:
+        out["b0"] = params["b0"] + shift @ params["w0"]
+    out["w0"] = params["w0"] * scale[:, None]
+    return out
