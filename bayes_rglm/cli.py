@@ -24,7 +24,6 @@ from pathlib import Path
 
 from .spec import METHOD_NAMES, SpecError
 
-FAMILIES_WITH_CLASSES = ("bernoulli", "categorical", "ordinal")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,7 +113,7 @@ def _run(spec, method: str, args, split=None):
     from .experiment import held_out_metrics, split_data
 
     model = spec.model()
-    split = split or split_data(spec.data, model.family.name in FAMILIES_WITH_CLASSES)
+    split = split or split_data(spec.data, model.family.has_classes)
     options = spec.method_options(method, quick=args.quick)
     started = time.perf_counter()
     fit = model.fit(
@@ -232,7 +231,7 @@ def _compare(args) -> int:
         raise SpecError(
             f"--methods: {unknown[0] if unknown else '(empty)'!r} is not a method; allowed: {','.join(METHOD_NAMES)}"
         )
-    split = split_data(spec.data, spec.model().family.name in FAMILIES_WITH_CLASSES)
+    split = split_data(spec.data, spec.model().family.has_classes)
     rows = []
     for method in methods:
         _, metrics, _, _ = _run(spec, method, args, split)
