@@ -25,7 +25,6 @@ from pathlib import Path
 from .spec import METHOD_NAMES, SpecError
 
 
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit code 2
         raise SpecError(message)

@@ -68,7 +68,7 @@ def concentration_parameter(prior):
 def inverse_cdf(link: Link, p: np.ndarray) -> np.ndarray:
     """Solve ``F(eta) = p`` for the CDF a probability link defines (80 bisection steps in one compiled call)."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-    return np.asarray(_bisection(link)(jnp.asarray(p)))
+    return np.asarray(_bisection(link)(jax.device_put(p)))
 
 
 @compiled_cache(maxsize=None)

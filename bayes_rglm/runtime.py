@@ -100,6 +100,28 @@ def bucket(n: int) -> int:
     return int(-(-n // step) * step)
 
 
+SMALL_WORK = 100_000  # rows x parameters at or below which a program is compiled for quick compilation
+
+# XLA's CPU backend at optimisation level 0: measured on the depth-0 Newton program of a 32-row GLM,
+# compilation takes 0.70 s instead of 0.99 s and a run 0.31 ms instead of 0.27 ms. Where a fit is
+# small the compile time is all the user waits for; where it is large the optimised code pays.
+_QUICK = {"xla_backend_optimization_level": 0}
+
+
+def jit(fun, small: bool):
+    """``jax.jit(fun)``, compiled at XLA's backend optimisation level 0 when ``small`` (see :data:`SMALL_WORK`).
+
+    ``small`` must be fixed by the shapes (e.g. :func:`is_small`), so that refits of one shape bucket share
+    one program.
+    """
+    return jax.jit(fun, compiler_options=_QUICK) if small else jax.jit(fun)
+
+
+def is_small(rows: int, parameters: int) -> bool:
+    """Whether a program over ``rows`` (padded) and ``parameters`` is small enough for :func:`jit`'s quick mode."""
+    return rows * parameters <= SMALL_WORK
+
+
 def compiled_cache(maxsize: int):
     """``functools.lru_cache(maxsize)`` for functions that build compiled programs; emptied by :func:`clear_caches`."""
 

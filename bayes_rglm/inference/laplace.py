@@ -99,8 +99,7 @@ def fit_laplace(
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((num_samples, evals.size))
     theta = np.asarray(opt.solution.x)[None, :] + (z / np.sqrt(evals)) @ evecs.T
-    draws = jax.vmap(opt.params)(jnp.asarray(theta))
-    samples = {k: np.asarray(v)[None] for k, v in draws.items()}
+    samples = {k: v[None] for k, v in opt.params(theta).items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     info = point_info(target.model, opt, "laplace")
     info["log_evidence"] = _log_evidence(opt, information)

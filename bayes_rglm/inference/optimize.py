@@ -204,35 +204,64 @@ def newton_fused(
         small = (0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))) & jnp.isfinite(slope) & (slope >= 0)
         return slope, small
 
+    # The state's gradient and Hessian belong to x when ``fresh``; a step the line search shortened leaves
+    # only the value known there, and the next pass evaluates the derivatives at x itself instead of trying
+    # a step. So ``derivatives`` appears once in the program (it is most of the compile time), and a pass
+    # over the data is either a trial step or the evaluation at an accepted one, never both.
     def cond(state):
-        x, value, grad, hess, f, it, done, ok = state
-        return (~done) & (it < max_iter)
+        x, value, grad, hess, f, it, done, ok, fresh, fast = state
+        return ((~done) & (it < max_iter)) | ~fresh
 
     def body(state):
-        x, value, grad, hess, f, it, _, _ = state
+        x, value, grad, hess, f, it, _, _, fresh, fast = state
         step = solve(f, grad)
         slope = jnp.vdot(grad, step)
         step, slope = jax.lax.cond(
             jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
         )
-        fast = fast_hessian & (0.5 * slope > fast_until * jnp.maximum(1.0, jnp.abs(value)))
-        full = evaluate(x - step, fast)
-        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full[0])
-        x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new, hess_new = jax.lax.cond(accepted & (t == 1.0), lambda: full, lambda: evaluate(x_new, fast))
-        f_new = factor(hess_new)
-        _, small_new = decrement(f_new, value_new, grad_new)
-        stalled = ~accepted & (0.5 * slope <= 1e-6 * jnp.maximum(1.0, jnp.abs(value)))
+        fast = jnp.where(fresh, fast_hessian & (0.5 * slope > fast_until * jnp.maximum(1.0, jnp.abs(value))), fast)
+        point = jnp.where(fresh, x - step, x)
+        full = evaluate(point, fast)
+        armijo = jnp.isfinite(full[0]) & (full[0] <= value - 1e-4 * slope)
+        take = ~fresh | armijo  # the evaluation at x itself, or an accepted full step
+
+        def shorten(_):
+            t, trial, accepted = _line_search(objective, x, value, step, slope, first=full[0])
+            return jnp.where(accepted, x - t * step, x), jnp.where(accepted, trial, value), accepted
+
+        x_short, value_short, accepted = jax.lax.cond(
+            take, lambda _: (point, full[0], jnp.asarray(True)), shorten, None
+        )
+        f_full = factor(full[2])
+        _, small = decrement(f_full, full[0], full[1])
+        x_new = jnp.where(take, point, x_short)
+        value_new = jnp.where(take, full[0], value_short)
+        grad_new, hess_new, f_new = jax.tree_util.tree_map(
+            lambda a, b: jnp.where(take, a, b), (full[1], full[2], f_full), (grad, hess, f)
+        )
+        failed = ~take & ~accepted  # no decrease along the step is representable: x stays, still fresh
+        stalled = failed & (0.5 * slope <= 1e-6 * jnp.maximum(1.0, jnp.abs(value)))
         # A small decrement measured with an approximate Hessian does not stop the loop: one more
         # (tiny) step evaluates the exact Hessian, which the convergence test and the result then use.
-        done = (small_new & ~fast) | ~accepted
-        return x_new, value_new, grad_new, hess_new, f_new, it + 1, done, small_new | stalled
+        done = (take & small & ~fast) | failed
+        it_new = it + jnp.where(fresh, 1, 0)  # an evaluation at an accepted point is not an iteration
+        return x_new, value_new, grad_new, hess_new, f_new, it_new, done, (take & small) | stalled, take | failed, fast
 
-    value, grad, hess = evaluate(x0, jnp.asarray(True))
-    f = factor(hess)
-    _, small = decrement(f, value, grad)
-    start = (x0, value, grad, hess, f, jnp.asarray(0), small & (not fast_hessian), small)
-    x, value, grad, hess, f, it, _, converged = jax.lax.while_loop(cond, body, start)
+    d = x0.size
+    eye = jnp.eye(d, dtype=x0.dtype)
+    start = (
+        x0,
+        jnp.asarray(jnp.inf, x0.dtype),
+        jnp.zeros_like(x0),
+        eye,
+        factor(eye),
+        jnp.asarray(0),
+        jnp.asarray(False),
+        jnp.asarray(False),
+        jnp.asarray(False),  # not fresh: the first pass evaluates the derivatives at x0
+        jnp.asarray(True),  # the first Hessian may be the approximate one
+    )
+    x, value, grad, hess, f, it, _, converged, _, _ = jax.lax.while_loop(cond, body, start)
     # One last Newton step with the factored Hessian: inside the quadratic region it squares the error
     # (the test above stops at a decrement of tol * |f|, i.e. about sqrt(tol |f|) standard errors away).
     # Kept only if the objective does not increase; the returned Hessian stays the last one evaluated.

@@ -26,23 +26,24 @@ import numpy as np
 
 from ..exceptions import ConvergenceWarning, SeparationWarning
 from ..network import Network
-from ..runtime import compiled_cache
+from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
 from .blocks import map_over_rows
 from .estimate import Estimate
 from .optimize import Solution, lbfgs, newton, newton_fused
-from .problem import Problem, to_original
+from .problem import Problem, to_original, to_standardised
 from .target import Layout, Target
 
 GTOL_DEEP = 1e-8  # L-BFGS stops at |grad| <= GTOL_DEEP * max(1, |objective|)
 MAX_COVARIANCE = 4000  # parameters; above this no standard errors are computed
 MAX_POLISH = 1500  # hidden layers: Newton polishing after L-BFGS up to this many parameters
+FAST_HESSIAN_COST = 1e7  # depth 0: float32 cross-products far from the optimum from rows x parameters^2 of this
 POLISH_COST = 2e9  # MAP of hidden layers: polish only while rows x parameters^2 (one Hessian's cost) is below this
 _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
 @compiled_cache(maxsize=64)
-def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool):
+def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool = False):
     """One jitted call: optimise, then the map to original coordinates (and, at depth 0, the observed information).
 
     Hidden layers: L-BFGS, then (``polish``) damped Newton with the exact
@@ -62,14 +63,17 @@ def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, po
             return last if not model.family.nuisance else natural(theta_c, problem)
 
         def solve(theta0, problem):
+            # A float32 cross-product for directions far from the optimum, where a Hessian costs enough for
+            # it to matter (rows and parameters are static here, so this adds no compilation).
+            fast = problem.X.shape[0] * float(theta0.size) ** 2 >= FAST_HESSIAN_COST
             return newton_fused(
-                lambda t, fast: derivatives(t, problem, fast),
+                lambda t, fast=False: derivatives(t, problem, fast),
                 lambda t: objective(t, problem),
                 theta0,
                 tol,
                 max_iter,
                 value_and_grad=lambda t: value_and_grad(t, problem),
-                fast_hessian=True,  # a float32 cross-product for directions far from the optimum
+                fast_hessian=fast,
             )
     else:
         hessian = obj.density_hessian(layout, use_prior, unconstrained=True)
@@ -93,20 +97,23 @@ def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, po
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
             return best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0)), None
 
-    def run(theta0, problem):
-        solution, last = solve(theta0, problem)
+    def run(start, problem):
+        # The start is constrained, in the original coordinates: mapped here, so a fit runs no eager JAX op.
+        start = to_standardised(layout.unravel(start), problem.shift, problem.scale)
+        solution, last = solve(layout.ravel(layout.unconstrain(start)), problem)
         standardised = layout.constrain(layout.unravel(solution.x))[0]
         theta_c = layout.ravel(standardised)
+        original = layout.ravel(to_original(standardised, problem.shift, problem.scale))
         # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
         arrays = (problem.X, problem.y, problem.offset, problem.trials)
         pointwise = problem.weights * map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
-            return solution, pointwise, None, None
+            return solution, pointwise, None, None, original
         jacobian = jax.jacfwd(lambda t: layout.ravel(to_original(layout.unravel(t), problem.shift, problem.scale)))
         info = None if information is None else information(theta_c, problem, last)
-        return solution, pointwise, info, jacobian(theta_c)
+        return solution, pointwise, info, jacobian(theta_c), original
 
-    return jax.jit(run)
+    return jit(run, small)
 
 
 @compiled_cache(maxsize=64)
@@ -139,14 +146,17 @@ class Optimum(NamedTuple):
     seconds: float
     n_params: int
     pointwise: np.ndarray  # log p(y_i | theta_hat) for the n data rows
+    original: np.ndarray  # the optimum, constrained, in the original coordinates (the layout's flat vector)
     use_prior: bool = True
     polished: bool = False
 
-    def params(self, theta: jax.Array | None = None) -> dict:
-        """Parameters on the original coordinates from a flat unconstrained standardised vector."""
-        theta = self.solution.x if theta is None else theta
-        standardised = self.layout.constrain(self.layout.unravel(theta))[0]
-        return to_original(standardised, self.problem.shift, self.problem.scale)
+    def params(self, theta: np.ndarray | None = None) -> dict:
+        """Parameters, constrained and in the original coordinates: the optimum's, or those of flat
+        unconstrained standardised vectors ``theta`` ``(..., size)`` (numpy; leading axes kept)."""
+        if theta is None:
+            return self.layout.unravel(self.original)
+        problem = self.problem
+        return self.layout.to_original(self.layout.unravel(np.asarray(theta)), problem.shift, problem.scale)
 
 
 def _polish(layout: Layout, rows: int, polish: bool | None) -> bool:
@@ -180,26 +190,37 @@ def optimise(
             "goes to 0); use method='svi' or 'nuts', or a fixed GaussianPrior for MAP and Laplace"
         )
     polish = _polish(layout, problem.X.shape[0], polish)
-    run = _compiled_fit(layout, use_prior, int(max_iter), float(tol), polish)
+    run = _compiled_fit(layout, use_prior, int(max_iter), float(tol), polish, is_small(problem.X.shape[0], layout.size))
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     results = []
     for restart in range(num_restarts):
-        start = layout.initial(data, problem, rng, start=init if init is not None and restart == 0 else None)
-        results.append(run(jnp.asarray(layout.ravel(start)), problem))
+        start = dict(init) if init is not None and restart == 0 else layout.initial_params(data, rng)
+        results.append(run(jax.device_put(layout.ravel(start)), problem))
     values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
-    best, pointwise, information, jacobian = results[int(np.argmin(values))]
+    best, pointwise, information, jacobian, original = results[int(np.argmin(values))]
     pointwise = np.asarray(pointwise)[: data.X.shape[0]]
     seconds = time.perf_counter() - started
     return Optimum(
-        best, layout, problem, information, jacobian, values, seconds, layout.size, pointwise, use_prior, polish
+        best,
+        layout,
+        problem,
+        information,
+        jacobian,
+        values,
+        seconds,
+        layout.size,
+        pointwise,
+        np.asarray(original),
+        use_prior,
+        polish,
     )
 
 
 @compiled_cache(maxsize=32)
-def _compiled_fit_batch(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool):
+def _compiled_fit_batch(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool):
     """:func:`_compiled_fit` vmapped over starting points: ``(theta0s, problem) -> solutions``, one program."""
-    return jax.jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish), (0, None)))
+    return jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish), (0, None)), small)
 
 
 def optimise_batch(target: Target, use_prior: bool, seed: int, num_starts: int) -> dict:
@@ -211,13 +232,11 @@ def optimise_batch(target: Target, use_prior: bool, seed: int, num_starts: int) 
     """
     layout, problem, data = target
     polish = _polish(layout, problem.X.shape[0], None)
-    thetas = [
-        layout.ravel(layout.initial(data, problem, np.random.default_rng(seed + 1000 * start)))
-        for start in range(num_starts)
+    starts = [
+        layout.ravel(layout.initial_params(data, np.random.default_rng(seed + 1000 * c))) for c in range(num_starts)
     ]
-    run = _compiled_fit_batch(layout, use_prior, 100, 1e-10, polish)
-    x = np.asarray(run(jnp.asarray(np.stack(thetas)), problem)[0].x)
-    return {k: np.asarray(v) for k, v in jax.vmap(layout.unravel)(x).items()}
+    run = _compiled_fit_batch(layout, use_prior, 100, 1e-10, polish, is_small(problem.X.shape[0], layout.size))
+    return layout.unravel(np.asarray(run(jax.device_put(np.stack(starts)), problem)[0].x))
 
 
 def observed_information(opt: Optimum) -> np.ndarray | None:

@@ -71,18 +71,23 @@ def make_problem(family: Family, centre: bool, X, y, offset, trials, y_scale, st
         Xs, shift, scale = standardised_rows(X, n_pad, centre)
     else:
         Xs, shift, scale = padded_rows(X, n_pad), np.zeros(X.shape[1]), np.ones(X.shape[1])
-    y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), jnp.asarray(weights)
+    y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), _device(weights)
     return Problem(
         Xs,
         y,
         padded_rows(offset, n_pad),
         trials,
         weights,
-        jnp.asarray(y_scale),
-        jnp.asarray(shift),
-        jnp.asarray(scale),
-        jnp.zeros(()) if family.log_base is None else _log_base_sum(family)(y, trials, weights),
+        _device(y_scale),
+        _device(shift),
+        _device(scale),
+        _device(0.0) if family.log_base is None else _log_base_sum(family)(y, trials, weights),
     )
+
+
+def _device(a) -> jax.Array:
+    """``a`` as a float64 device array, without compiling anything (``jnp.asarray`` compiles per shape)."""
+    return jax.device_put(np.asarray(a, dtype=np.float64))
 
 
 @compiled_cache(maxsize=64)

@@ -126,8 +126,10 @@ class Layout:
         return np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
 
     def unravel(self, theta) -> dict:
-        """The flat vector -> ``{site: array}`` (the inverse of :meth:`ravel`)."""
-        return {k: theta[a:b].reshape(self.shapes[k]) for k, (a, b) in self.offsets.items()}
+        """The flat vector -> ``{site: array}`` (the inverse of :meth:`ravel`); leading axes are kept
+        (``(..., size)`` -> ``{site: (..., *shape)}``)."""
+        lead = theta.shape[:-1]
+        return {k: theta[..., a:b].reshape(lead + self.shapes[k]) for k, (a, b) in self.offsets.items()}
 
     # --- constraining maps --------------------------------------------------------------------------
 
@@ -257,7 +259,7 @@ def _initial_intercept(model: Network, summary: DataSummary) -> np.ndarray:
     if family.latent_mean:
         return np.array([summary.y_mean])
     mean = summary.y_mean if summary.y_mean > 0 or link.name == "identity" else 1e-3
-    value = float(np.asarray(link.link(jnp.asarray(mean))))
+    value = float(np.asarray(link.link(np.asarray(mean, dtype=np.float64))))
     return np.array([value if np.isfinite(value) else 0.0])
 
 
