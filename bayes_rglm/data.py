@@ -14,9 +14,24 @@ Examples
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
-import pandas as pd
+
+
+def is_dataframe(X) -> bool:
+    """``X`` is a pandas DataFrame (pandas is only imported where the user already has: no cost otherwise)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(X, pd.DataFrame)
+
+
+def _is_series(X) -> bool:
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(X, pd.Series)
+
+
+def _numeric(column) -> bool:
+    return sys.modules["pandas"].api.types.is_numeric_dtype(column)
 
 
 def _is_number(value) -> bool:
@@ -57,7 +72,7 @@ def match_columns(X, columns: list[str], argument: str = "X"):
     >>> match_columns(pd.DataFrame({"b": [1.0], "a": [2.0]}), ["a", "b"]).columns.tolist()
     ['a', 'b']
     """
-    if not isinstance(X, pd.DataFrame):
+    if not is_dataframe(X):
         return X
     given = [str(c) for c in X.columns]
     seen, duplicated = set(), []
@@ -97,8 +112,8 @@ def as_design(X, argument: str = "X", n_features: int | None = None) -> tuple[np
     n_features : int, optional
         Required number of columns (prediction on a fitted model).
     """
-    if isinstance(X, pd.DataFrame):
-        non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if is_dataframe(X):
+        non_numeric = [c for c in X.columns if not _numeric(X[c])]
         if non_numeric:
             raise TypeError(
                 f"{argument} has non-numeric column {non_numeric[0]!r} (dtype {X[non_numeric[0]].dtype}); "
@@ -137,11 +152,11 @@ def as_vector(values, n: int, argument: str, allow_none: bool = False) -> np.nda
         if allow_none:
             return None
         raise ValueError(f"{argument} is required")
-    if isinstance(values, pd.DataFrame):
+    if is_dataframe(values):
         if values.shape[1] != 1:
             raise ValueError(f"{argument} must be 1-D, got a DataFrame with {values.shape[1]} columns")
         values = values.iloc[:, 0]
-    if isinstance(values, pd.Series) and not pd.api.types.is_numeric_dtype(values):
+    if _is_series(values) and not _numeric(values):
         raise TypeError(f"{argument} must be numeric, got dtype {values.dtype}; encode labels as integers 0..K-1")
     if isinstance(values, numbers.Number):
         values = np.full(n, float(values))

@@ -14,12 +14,12 @@ function while disagreeing on the weights: convergence is judged on
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from typing import TYPE_CHECKING
 
 import jax
 import numpy as np
-import pandas as pd
 
 from .exceptions import DiagnosticsWarning
 from .labels import display_order, parameter_labels
@@ -27,6 +27,7 @@ from .predictive import evaluate
 
 if TYPE_CHECKING:
     import arviz as az
+    import pandas as pd
     import xarray as xr
 
 N_PROBES = 20
@@ -126,7 +127,7 @@ def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
         for label in parameter_labels(fit.model, name, np.shape(fit.samples[name])[2:], fit.feature_names)
     ]
     if len(labels) == len(table):
-        table.index = pd.Index(labels, name="parameter")
+        table.index = sys.modules["pandas"].Index(labels, name="parameter")  # ArviZ's table: pandas is loaded
         table = table.loc[display_order(labels)]
     if fit.model.depth > 0:
         table.attrs["note"] = (

@@ -32,9 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
-import pandas as pd
 
-from .data import as_design, as_vector
+from .data import as_design, as_vector, is_dataframe
 from .families import DataSummary, Family, get_family, resolve_link
 from .links import Link, get_link
 from .priors import GaussianPrior, default_prior
@@ -168,7 +167,7 @@ class Network:
 
     def prepare(self, X, y, offset=None, trials=None) -> Dataset:
         """Check and convert the data (before any tracing); see :mod:`bayes_rglm.data`."""
-        named = isinstance(X, pd.DataFrame)
+        named = is_dataframe(X)
         X, names = as_design(X)
         n = X.shape[0]
         y = as_vector(y, n, "y")
