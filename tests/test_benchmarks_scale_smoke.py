@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/mlp_map.py and benchmarks/nuts_spector.py: they run and report what they promise."""
+"""Smoke tests of benchmarks/mlp_map.py, nuts_spector.py and startup.py: they run and report what they promise."""
 
 import json
 import subprocess
@@ -51,3 +51,17 @@ def test_nuts_spector_quick(tmp_path):
         assert all(refit["compiles"] == 0 for refit in r["refits"])
         assert r["other_lengths"]["compiles"] == 0  # another num_warmup and num_samples
     assert out.read_text().count("<!-- nuts_spector:end -->") == 1
+
+
+@pytest.mark.slow
+def test_startup_quick(tmp_path):
+    out = tmp_path / "B.md"
+    stdout = _run("startup.py", out)
+    runs = json.loads(next(line for line in stdout.splitlines() if line.startswith("{")))
+    assert set(runs) == {"bayes_rglm", "bare JAX"} and all(len(v) == 2 for v in runs.values())
+    for r in runs["bayes_rglm"] + runs["bare JAX"]:
+        assert r["import"] > 0 and r["first"] > r["second"] > 0  # the first fit compiles, the second does not
+    # Both sides fit the same logistic regression: the intercepts agree to the solvers' tolerance.
+    assert abs(runs["bayes_rglm"][0]["b0"] - runs["bare JAX"][0]["b0"]) < 1e-6
+    text = out.read_text()
+    assert text.count("<!-- startup:start -->") == 1 and "bare JAX" in text
