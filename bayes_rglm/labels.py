@@ -16,12 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Network
-
-
-def layer_of(name: str) -> int | None:
-    """The layer of a weight or bias site (``"w2"`` -> 2), None for any other site."""
-    return int(name[1:]) if name[:1] in ("w", "b") and name[1:].isdigit() else None
+from .network import Network, layer_of
 
 
 def parameter_labels(model: Network, name: str, shape: tuple, feature_names: list[str]) -> list[str]:

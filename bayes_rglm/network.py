@@ -51,6 +51,11 @@ class Dataset(NamedTuple):
     named: bool = False  # X was a DataFrame: later inputs are matched to feature_names by column name
 
 
+def layer_of(name: str) -> int | None:
+    """The layer of a weight or bias site (``"w2"`` -> 2), None for any other site (the one parser of these names)."""
+    return int(name[1:]) if name[:1] in ("w", "b") and name[1:].isdigit() else None
+
+
 def _check_hidden(hidden) -> tuple[int, ...]:
     if isinstance(hidden, int | np.integer) and not isinstance(hidden, bool):
         hidden = (hidden,)
@@ -243,8 +248,8 @@ class Network:
         weight_scales, bias_scales = self.prior_scales(n_features, scale)
         params = {}
         for name, shape in shapes.items():
-            if name[0] in "wb" and name[1:].isdigit():
-                layer = int(name[1:])
+            layer = layer_of(name)
+            if layer is not None:
                 s = weight_scales[layer] if name[0] == "w" else bias_scales[layer]
                 if not use_prior:
                     prior = dist.ImproperUniform(dist.constraints.real, (), shape)
