@@ -35,6 +35,7 @@ are not identified).
 
 from __future__ import annotations
 
+import threading
 import time
 
 import jax
@@ -174,6 +175,38 @@ def _compiled_sampler(layout: Layout, chain_method: str, dense_mass: bool, max_t
     return jax.jit(start_all), jax.jit(chunk_all)
 
 
+_COMPILED: set = set()  # (sampler, data shapes, chains) already compiled in this process
+
+
+def _compile_meanwhile(init, chunk, layout: Layout, problem: Problem, keys) -> threading.Thread | None:
+    """Compile the sampler's two programs in a thread while the MAP starts are found (on 2 cores the two
+    compilations overlap); None when they are already compiled.
+
+    The thread calls them once on dummy arguments of the real shapes (zero starts, a chunk whose steps
+    are all masked), which fills JAX's cache; the real calls then find the programs.  A failure there
+    only means the real call compiles them itself.
+    """
+    key = (id(init), tuple(a.shape for a in problem[:5]), keys.shape)
+    if key in _COMPILED:
+        return None
+    _COMPILED.add(key)
+    num_chains = keys.shape[0]
+
+    def work():
+        try:
+            zeros = {k: jax.device_put(np.zeros((num_chains, *shape))) for k, shape in layout.shapes.items()}
+            states = init(zeros, keys, problem, jnp.asarray(0.8))
+            ends, num_windows = adaptation_windows(0)
+            hyper = (jnp.asarray(0), jnp.asarray(0), jnp.asarray(ends), jnp.asarray(num_windows), jnp.asarray(0.8))
+            jax.block_until_ready(chunk(states, problem, hyper))
+        except Exception:  # noqa: BLE001 - the real call reports any real error
+            pass
+
+    thread = threading.Thread(target=work, name="bayes_rglm-nuts-compile", daemon=True)
+    thread.start()
+    return thread
+
+
 def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, target_accept, bar):
     """Warm-up and sampling in chunks of :data:`CHUNK_STEPS`; the kept draws ``(chain, draw, ...)`` and stats."""
     ends, num_windows = adaptation_windows(num_warmup)
@@ -229,14 +262,17 @@ def fit_nuts(
     use_map = not model.prior.hierarchical if init is None else init == "map"
     started = time.perf_counter()
     layout, problem = target.layout, target.problem
+    init, chunk = _compiled_sampler(layout, chain_method, bool(dense_mass), int(max_tree_depth))
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
+    compiling = _compile_meanwhile(init, chunk, layout, problem, keys) if use_map else None
     if use_map:
         starts = _map_starts(target, seed, num_chains)
     else:  # numpyro's default: uniform in [-2, 2] on the unconstrained scale, per chain
         rng = np.random.default_rng(seed + 2)
         starts = {k: rng.uniform(-2.0, 2.0, (num_chains, *shape)) for k, shape in layout.shapes.items()}
     map_seconds = time.perf_counter() - started
-    init, chunk = _compiled_sampler(layout, chain_method, bool(dense_mass), int(max_tree_depth))
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
+    if compiling is not None:
+        compiling.join()
     bar = _progress(progress, num_chains, num_warmup + num_samples)
     starts = {k: jnp.asarray(v, jnp.float64) for k, v in starts.items()}
     unconstrained, extra = _run_chains(
