@@ -87,25 +87,9 @@ def _check_activations(activation, depth: int) -> tuple[Link, ...]:
 class Network:
     """A recursive GLM's structure and density: hidden GLM layers feeding an exponential-family output layer.
 
-    Parameters
-    ----------
-    family : str or Family
-        Output likelihood: ``"gaussian"``, ``"bernoulli"``, ``"binomial"``,
-        ``"categorical"``, ``"poisson"``, ``"gamma"``, ``"tobit"``,
-        ``"ordinal"``, ``"negative_binomial"``, or a family object.
-    link : str, optional
-        Output link; ``None`` takes the family's canonical link.
-    hidden : sequence of int
-        Widths of the hidden layers; ``()`` is the classical GLM.
-    activation : str or sequence of str
-        Inverse link of each hidden layer, by statistical or deep-learning name.
-    prior : GaussianPrior, optional
-        Weight and bias priors; ``None`` uses :func:`bayes_rglm.priors.default_prior`.
-
-    Notes
-    -----
-    ``eta_L = f_{L-1}(... f_0(X W_0 + b_0) ...) W_L + b_L + offset`` and
-    ``y ~ family(g^{-1}(eta_L), nuisance)``.
+    The constructor's arguments (``family``, ``link``, ``hidden``, ``activation``, ``prior``) are
+    documented on the public subclass :class:`bayes_rglm.RGLM`; everything below the engines works
+    with this class.
     """
 
     family: Family

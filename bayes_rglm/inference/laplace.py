@@ -43,7 +43,7 @@ def _unconstrained_precision(opt: Optimum, covariance: str, information) -> np.n
         return 0.5 * (precision + precision.T) if covariance == "full" else np.diag(np.diag(precision))
     if covariance == "full":
         raise ValueError(
-            f"covariance='full' needs a dense Hessian, but the model has {opt.n_params} > {MAX_COVARIANCE} "
+            f"covariance='full' needs a dense Hessian, but the model has {opt.layout.size} > {MAX_COVARIANCE} "
             "parameters; use covariance='diag' or method='svi'"
         )
     f = obj.negative_log_density(layout, True, unconstrained=True)

@@ -175,6 +175,19 @@ def _compiled_sampler(layout: Layout, chain_method: str, dense_mass: bool, max_t
     return jax.jit(start_all), jax.jit(chunk_all)
 
 
+def _hyper(total: int, num_warmup: int, target_accept: float) -> tuple:
+    """The sampler's run-time arguments ``(steps, num_warmup, window ends, number of windows, target_accept)``,
+    typed alike for every call so that they all share one compiled program."""
+    ends, num_windows = adaptation_windows(num_warmup)
+    return (
+        jnp.asarray(total),
+        jnp.asarray(num_warmup),
+        jnp.asarray(ends),
+        jnp.asarray(num_windows),
+        jnp.asarray(float(target_accept)),
+    )
+
+
 _COMPILED: set = set()  # (sampler, data shapes, chains) already compiled in this process
 
 
@@ -195,10 +208,8 @@ def _compile_meanwhile(init, chunk, layout: Layout, problem: Problem, keys) -> t
     def work():
         try:
             zeros = {k: jax.device_put(np.zeros((num_chains, *shape))) for k, shape in layout.shapes.items()}
-            states = init(zeros, keys, problem, jnp.asarray(0.8))
-            ends, num_windows = adaptation_windows(0)
-            hyper = (jnp.asarray(0), jnp.asarray(0), jnp.asarray(ends), jnp.asarray(num_windows), jnp.asarray(0.8))
-            jax.block_until_ready(chunk(states, problem, hyper))
+            states = init(zeros, keys, problem, _hyper(0, 0, 0.8)[-1])
+            jax.block_until_ready(chunk(states, problem, _hyper(0, 0, 0.8)))  # total 0: every step masked
         except Exception:  # noqa: BLE001 - the real call reports any real error
             pass
 
@@ -209,15 +220,8 @@ def _compile_meanwhile(init, chunk, layout: Layout, problem: Problem, keys) -> t
 
 def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, target_accept, bar):
     """Warm-up and sampling in chunks of :data:`CHUNK_STEPS`; the kept draws ``(chain, draw, ...)`` and stats."""
-    ends, num_windows = adaptation_windows(num_warmup)
     total = num_warmup + num_samples
-    hyper = (
-        jnp.asarray(total),
-        jnp.asarray(num_warmup),
-        jnp.asarray(ends),
-        jnp.asarray(num_windows),
-        jnp.asarray(float(target_accept)),
-    )
+    hyper = _hyper(total, num_warmup, target_accept)
     states = init(starts, keys, problem, hyper[-1])
     pieces = []
     for done in range(0, total, CHUNK_STEPS):

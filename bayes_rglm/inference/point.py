@@ -144,7 +144,6 @@ class Optimum(NamedTuple):
     jacobian: jax.Array | None
     restart_objectives: np.ndarray
     seconds: float
-    n_params: int
     pointwise: np.ndarray  # log p(y_i | theta_hat) for the n data rows
     original: np.ndarray  # the optimum, constrained, in the original coordinates (the layout's flat vector)
     use_prior: bool = True
@@ -209,7 +208,6 @@ def optimise(
         jacobian,
         values,
         seconds,
-        layout.size,
         pointwise,
         np.asarray(original),
         use_prior,
@@ -268,11 +266,11 @@ def fit_point(
     model = target.model
     params = {k: np.asarray(v) for k, v in opt.params().items()}
     if model.depth == 0 or opt.jacobian is None:
-        covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.n_params)
+        covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.layout.size)
     else:
         # Hidden layers: the exact Hessian costs far more than the fit at large N, so it is computed when
         # first asked for (bse, covariance, summary, save); the note is set then.
-        covariance = lambda: _covariance(observed_information(opt), opt.jacobian, opt.n_params)  # noqa: E731
+        covariance = lambda: _covariance(observed_information(opt), opt.jacobian, opt.layout.size)  # noqa: E731
         cov_note = "inverse observed information (computed when first used)"
     info = point_info(model, opt, cov_note)
     check_result(model, info, method, opt.pointwise)

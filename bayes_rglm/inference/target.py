@@ -234,10 +234,10 @@ class Layout:
             params[nuisance.name] = np.asarray(nuisance.initial(summary, model.link), dtype=np.float64)
         return params
 
-    def initial(self, data: Dataset, problem: Problem, rng: np.random.Generator, start: dict | None = None) -> dict:
-        """A start (``start``, or :meth:`initial_params`) on the unconstrained standardised scale, as numpy
-        arrays; hierarchical scales at the prior's fixed scales."""
-        start = self.initial_params(data, rng) if start is None else dict(start)
+    def initial(self, data: Dataset, problem: Problem, rng: np.random.Generator) -> dict:
+        """:meth:`initial_params` on the unconstrained standardised scale, as numpy arrays; hierarchical
+        scales at the prior's fixed scales (SVI's and NUTS's random starts)."""
+        start = self.initial_params(data, rng)
         if self.standardised:
             start = to_standardised(start, np.asarray(problem.shift), np.asarray(problem.scale))
         start = {k: np.asarray(v, np.float64) for k, v in self.unconstrain(start).items()}
