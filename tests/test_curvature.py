@@ -43,14 +43,16 @@ def test_blocked_hessian_equals_the_dense_one():
 
 
 def test_hessian_chunk_divides_and_bounds_the_block():
-    assert hessian_chunk(53248, 1101, 71) == 32  # the 20-50-1 net at 50,000 rows
+    assert hessian_chunk(53248, 1101, 71) == 256  # the 20-50-1 net at 50,000 rows
     assert 53248 % hessian_chunk(53248, 1101, 71) == 0
     assert hessian_chunk(16, 10, 3) == 16
 
 
 def test_map_covariance_of_a_net_is_the_inverse_hessian_of_the_log_posterior(map_fit):
     fit, X, y = map_fit
-    assert fit.info["covariance"].endswith("(computed when first used)")
+    # The Newton polish's last Hessian is the information: no further pass over the rows.
+    assert fit.info["optimizer"] == "lbfgs + newton"
+    assert fit.info["covariance"] == "inverse observed information"
     params = {k: jnp.asarray(v) for k, v in fit.params.items()}
     flat, unravel = ravel_pytree(params)
 
@@ -85,5 +87,31 @@ def test_map_skips_the_polish_when_a_hessian_costs_too_much(monkeypatch):
     monkeypatch.setattr(point, "POLISH_COST", 1.0)
     fit = MODEL.fit(X, y, method="map", seed=0)
     assert fit.info["optimizer"] == "lbfgs"
+    assert fit.info["covariance"].endswith("(computed when first used)")
+    assert np.all(np.isfinite(fit.covariance)) and fit.info["covariance"] == "inverse observed information"
     lap = MODEL.fit(X, y, method="laplace", seed=0, num_samples=50)
     assert lap.info["optimizer"] == "lbfgs + newton"
+
+
+def test_laplace_of_a_polished_net_reuses_the_polish_hessian(monkeypatch):
+    # The precision is the Newton polish's last Hessian: no second pass computes another one.
+    def refuse(*args, **kwargs):
+        raise AssertionError("the observed information was computed again")
+
+    X, y = _data(200, seed=3)
+    monkeypatch.setattr(point, "_compiled_information", refuse)
+    lap = MODEL.fit(X, y, method="laplace", seed=0, num_samples=2000)
+    assert lap.info["optimizer"] == "lbfgs + newton"
+    # It is the Hessian at the mode: the draws' covariance matches its inverse to Monte Carlo error.
+    mode = {k: jnp.asarray(v) for k, v in lap.info["map"].items()}
+    flat_mode, unravel = ravel_pytree(mode)
+
+    def negative_log_posterior(f):
+        p = unravel(f)
+        log_lik = jnp.sum(MODEL.log_likelihood(p, jnp.asarray(X), jnp.asarray(y)))
+        return -(log_lik + MODEL.log_prior(p, lap.data_summary, 3))
+
+    reference = np.sqrt(np.diag(np.linalg.inv(np.asarray(jax.hessian(negative_log_posterior)(flat_mode)))))
+    draws = np.concatenate([np.asarray(lap.samples[k]).reshape(2000, -1) for k in sorted(mode)], axis=1)
+    # Relative Monte Carlo error of a standard deviation from 2000 draws: about 1/sqrt(2 * 2000) = 1.6%.
+    np.testing.assert_allclose(draws.std(axis=0), reference, rtol=0.08)

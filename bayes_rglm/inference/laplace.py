@@ -87,8 +87,14 @@ def fit_laplace(
         raise ValueError(f"covariance={covariance!r} is not known; use 'full' or 'diag'")
     opt = optimise(target, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init, polish=True)
     started = time.perf_counter()
-    information = observed_information(opt)  # hidden layers: the exact Hessian, summed over row blocks
-    precision = _unconstrained_precision(opt, covariance, information)
+    # The observed information on the natural scale: the solver's where it has it (depth 0; hidden layers
+    # after the Newton polish, without nuisance parameters), else the exact Hessian summed over row blocks.
+    information = observed_information(opt)
+    if opt.precision is not None:  # hidden layers: the polish's last Hessian, on the unconstrained scale
+        precision = 0.5 * (opt.precision + opt.precision.T)
+        precision = precision if covariance == "full" else np.diag(np.diag(precision))
+    else:
+        precision = _unconstrained_precision(opt, covariance, information)
     evals, evecs = np.linalg.eigh(precision)
     if np.any(evals <= 0):
         raise ValueError(

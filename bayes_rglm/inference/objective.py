@@ -10,7 +10,7 @@ scale (``unconstrained=False``).
 Three evaluations of the same density, for three sizes of problem:
 
 - :func:`negative_log_density`: plain autodiff over all rows (small problems, Newton's value);
-- :func:`blocked_density`, :func:`density_hessian`: value, gradient and exact Hessian summed over
+- :func:`blocked_density`, :func:`density_derivatives`: value, gradient and exact Hessian summed over
   blocks of rows, so memory does not grow with the rows (networks);
 - :func:`depth0_derivatives`: the exact derivatives of a GLM from per-row derivatives in the linear
   predictor, IRLS-like (depth 0).  ``tests/test_curvature.py`` keeps it equal to autodiff.
@@ -34,7 +34,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .blocks import sum_over_rows
-from .curvature import blocked_hessian, hessian_chunk
+from .curvature import blocked_derivatives, hessian_chunk
 from .problem import Problem
 from .target import Layout
 
@@ -94,9 +94,10 @@ def blocked_density(layout: Layout, use_prior: bool, unconstrained: bool):
     return value, value_and_grad
 
 
-def density_hessian(layout: Layout, use_prior: bool, unconstrained: bool):
-    """``(theta, problem) -> H``: the exact Hessian of :func:`negative_log_density`, summed over row blocks.
+def density_derivatives(layout: Layout, use_prior: bool, unconstrained: bool):
+    """``(theta, problem) -> (value, gradient, H)`` of :func:`negative_log_density`, summed over row blocks.
 
+    One pass over the rows gives all three (:func:`~.curvature.blocked_derivatives`).
     Memory is one block's autodiff Hessian plus ``O(P^2)``, whatever the number
     of rows (:mod:`~bayes_rglm.inference.curvature`).
     """
@@ -104,7 +105,7 @@ def density_hessian(layout: Layout, use_prior: bool, unconstrained: bool):
     prior = negative_log_prior(layout, unconstrained)
     model = layout.model
 
-    def hessian(theta, problem: Problem):
+    def derivatives(theta, problem: Problem):
         def block(t, X, y, offset, trials, weights):
             rows = problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
             return likelihood(t, rows)
@@ -114,10 +115,20 @@ def density_hessian(layout: Layout, use_prior: bool, unconstrained: bool):
         units = p + sum(model.hidden) + outputs  # values per row that each of the P tangents carries
         chunk = hessian_chunk(n, theta.size, units)
         arrays = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
-        total = blocked_hessian(block, theta, arrays, chunk)
-        return total + jax.hessian(prior)(theta, problem) if use_prior else total
+        value, grad, hess = blocked_derivatives(block, theta, arrays, chunk)
+        value = value - problem.base
+        if use_prior:
+            value, grad = value + prior(theta, problem), grad + jax.grad(prior)(theta, problem)
+            hess = hess + jax.hessian(prior)(theta, problem)
+        return value, grad, hess
 
-    return hessian
+    return derivatives
+
+
+def density_hessian(layout: Layout, use_prior: bool, unconstrained: bool):
+    """``(theta, problem) -> H``: the exact Hessian of :func:`negative_log_density` (:func:`density_derivatives`)."""
+    derivatives = density_derivatives(layout, use_prior, unconstrained)
+    return lambda theta, problem: derivatives(theta, problem)[2]
 
 
 def depth0_hessian(layout: Layout, use_prior: bool, unconstrained: bool):

@@ -44,11 +44,13 @@ _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 @compiled_cache(maxsize=64)
 def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool = False):
-    """One jitted call: optimise, then the map to original coordinates (and, at depth 0, the observed information).
+    """One jitted call: optimise, then the map to original coordinates and the observed information.
 
     Hidden layers: L-BFGS, then (``polish``) damped Newton with the exact
-    Hessian summed over row blocks; their observed information is computed
-    apart, when first needed (:func:`observed_information`).
+    Hessian summed over row blocks, whose last Hessian is the observed
+    information (and Laplace's precision).  Without the polish, or with
+    nuisance parameters, the observed information is computed apart, when
+    first needed (:func:`observed_information`).
     """
     model, n_params = layout.model, layout.size
     objective = obj.negative_log_density(layout, use_prior, unconstrained=True)
@@ -76,9 +78,13 @@ def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, po
                 fast_hessian=fast,
             )
     else:
-        hessian = obj.density_hessian(layout, use_prior, unconstrained=True)
+        derivatives = obj.density_derivatives(layout, use_prior, unconstrained=True)
         blocked_value, blocked_value_and_grad = obj.blocked_density(layout, use_prior, unconstrained=True)
-        information = None
+
+        def information(theta_c, problem, last):
+            # The polish's last Hessian is the observed information where the natural and unconstrained
+            # scales coincide; otherwise it is computed apart, when first needed (observed_information).
+            return last if last is not None and not model.family.nuisance else None
 
         def solve(theta0, problem):
             # Value and gradient summed over row blocks: the activations of one block at a time.
@@ -89,13 +95,14 @@ def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, po
                 return first, None
             # Newton with the exact Hessian from L-BFGS's end point: quadratic convergence to the mode, and
             # its saddle-free steps leave the near-saddles where L-BFGS can stop (a non-PD Hessian there
-            # would make Laplace fail). Kept only if it lowers the objective.
-            # Newton's own value and gradient by plain autodiff: its cost is the Hessian's, and the blocked
-            # scan made Laplace of the 20-50-1 net at 10k rows 40% slower.
-            polished = newton(lambda t: objective(t, problem), lambda t: hessian(t, problem), first.x, tol, max_iter)
+            # would make Laplace fail). Kept only if it lowers the objective. Value, gradient and Hessian
+            # come from one pass over the row blocks, and the last Hessian is returned: where L-BFGS has
+            # converged, the whole polish, standard errors and Laplace included, costs one Hessian.
+            polished, hess = newton_fused(lambda t: derivatives(t, problem), f, first.x, tol, max_iter, vg)
             better = jnp.isfinite(polished.value) & (polished.value <= first.value)
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
-            return best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0)), None
+            best = best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0))
+            return best, jnp.where(better, hess, jnp.nan)
 
     def run(start, problem):
         # The start is constrained, in the original coordinates: mapped here, so a fit runs no eager JAX op.
@@ -108,10 +115,11 @@ def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, po
         arrays = (problem.X, problem.y, problem.offset, problem.trials)
         pointwise = problem.weights * map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
-            return solution, pointwise, None, None, original
+            return solution, pointwise, None, None, original, None
         jacobian = jax.jacfwd(lambda t: layout.ravel(to_original(layout.unravel(t), problem.shift, problem.scale)))
-        info = None if information is None else information(theta_c, problem, last)
-        return solution, pointwise, info, jacobian(theta_c), original
+        # Hidden layers: the polish's unconstrained Hessian, which Laplace uses as its precision.
+        precision = last if model.depth > 0 else None
+        return solution, pointwise, information(theta_c, problem, last), jacobian(theta_c), original, precision
 
     return jit(run, small)
 
@@ -133,8 +141,9 @@ def _compiled_information(layout: Layout, use_prior: bool):
 class Optimum(NamedTuple):
     """An optimisation's outcome, with what Laplace needs: the standardised problem and the information.
 
-    ``information`` is None for hidden layers (computed when first needed, by
-    :func:`observed_information`) and above :data:`MAX_COVARIANCE` parameters.
+    ``information`` is None above :data:`MAX_COVARIANCE` parameters, and for
+    hidden layers without the Newton polish or with nuisance parameters
+    (computed when first needed, by :func:`observed_information`).
     """
 
     solution: Solution
@@ -148,6 +157,7 @@ class Optimum(NamedTuple):
     original: np.ndarray  # the optimum, constrained, in the original coordinates (the layout's flat vector)
     use_prior: bool = True
     polished: bool = False
+    precision: np.ndarray | None = None  # hidden layers, polished: the unconstrained Hessian at the optimum
 
     def params(self, theta: np.ndarray | None = None) -> dict:
         """Parameters, constrained and in the original coordinates: the optimum's, or those of flat
@@ -197,8 +207,12 @@ def optimise(
         start = dict(init) if init is not None and restart == 0 else layout.initial_params(data, rng)
         results.append(run(jax.device_put(layout.ravel(start)), problem))
     values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
-    best, pointwise, information, jacobian, original = results[int(np.argmin(values))]
+    best, pointwise, information, jacobian, original, precision = results[int(np.argmin(values))]
     pointwise = np.asarray(pointwise)[: data.X.shape[0]]
+    if precision is not None:
+        precision = np.asarray(precision)
+        if not np.all(np.isfinite(precision)):  # the polish was not kept: compute the information apart
+            precision = information = None
     seconds = time.perf_counter() - started
     return Optimum(
         best,
@@ -212,6 +226,7 @@ def optimise(
         np.asarray(original),
         use_prior,
         polish,
+        precision,
     )
 
 
@@ -240,8 +255,9 @@ def optimise_batch(target: Target, use_prior: bool, seed: int, num_starts: int) 
 def observed_information(opt: Optimum) -> np.ndarray | None:
     """The observed information at the optimum (standardised coordinates, nuisance on its natural scale).
 
-    Depth 0 returns the one the solver already has; hidden layers compute the
-    exact Hessian now, summed over row blocks.  None above
+    The one the solver already has (depth 0; hidden layers after the Newton
+    polish, without nuisance parameters); otherwise the exact Hessian is
+    computed now, summed over row blocks.  None above
     :data:`MAX_COVARIANCE` parameters.
     """
     if opt.information is not None or opt.jacobian is None:
@@ -265,7 +281,7 @@ def fit_point(
     opt = optimise(target, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
     model = target.model
     params = {k: np.asarray(v) for k, v in opt.params().items()}
-    if model.depth == 0 or opt.jacobian is None:
+    if opt.information is not None or opt.jacobian is None:
         covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.layout.size)
     else:
         # Hidden layers: the exact Hessian costs far more than the fit at large N, so it is computed when
