@@ -139,8 +139,11 @@ def _setup(lib: str, family: str):
         def fit(X, y):
             result = sm.GLM(y, sm.add_constant(X, has_constant="add"), family=sm_family).fit()
             params = np.asarray(result.params)
-            return float(params[0]), params[1:], {"iterations": int(result.fit_history["iteration"]),
-                                                   "converged": bool(result.converged)}
+            return (
+                float(params[0]),
+                params[1:],
+                {"iterations": int(result.fit_history["iteration"]), "converged": bool(result.converged)},
+            )
 
         return fit, "IRLS (default: tol 1e-8 on deviance, maxiter 100)"
 
@@ -150,11 +153,18 @@ def _setup(lib: str, family: str):
         def fit(X, y):
             model = GeneralizedLinearRegressor(
                 family="binomial" if family == "logistic" else "poisson",
-                alpha=0.0, l1_ratio=0.0, fit_intercept=True, gradient_tol=1e-8, max_iter=1000,
+                alpha=0.0,
+                l1_ratio=0.0,
+                fit_intercept=True,
+                gradient_tol=1e-8,
+                max_iter=1000,
             )
             model.fit(X, y)
-            return float(model.intercept_), np.asarray(model.coef_), {"iterations": int(model.n_iter_),
-                                                                        "solver": model._solver}
+            return (
+                float(model.intercept_),
+                np.asarray(model.coef_),
+                {"iterations": int(model.n_iter_), "solver": model._solver},
+            )
 
         return fit, "alpha=0 (unpenalised), solver='auto' (irls-ls), gradient_tol=1e-8"
 
@@ -224,11 +234,19 @@ def worker(lib: str, family: str, n: int, p: int, repeats: int) -> dict:
         caught = sorted({f"{r.category.__name__}: {str(r.message)[:160]}" for r in record})
 
     result = {
-        "library": lib, "family": family, "n": n, "p": p, "solver": solver,
-        "cold_s": cold, "warm_s": warm, "warm_median_s": statistics.median(warm),
-        "intercept": b0, "coef": np.asarray(w, dtype=float).tolist(),
+        "library": lib,
+        "family": family,
+        "n": n,
+        "p": p,
+        "solver": solver,
+        "cold_s": cold,
+        "warm_s": warm,
+        "warm_median_s": statistics.median(warm),
+        "intercept": b0,
+        "coef": np.asarray(w, dtype=float).tolist(),
         "nll": negative_log_likelihood(family, X, y, b0, w),
-        "info_cold": info_cold, "info_warm": warm_infos[-1] if warm_infos else None,
+        "info_cold": info_cold,
+        "info_warm": warm_infos[-1] if warm_infos else None,
         "warnings": caught,
     }
     if lib == "bayes_rglm":
@@ -238,17 +256,19 @@ def worker(lib: str, family: str, n: int, p: int, repeats: int) -> dict:
         fit(X, y_other)
         other = time.perf_counter() - started
         solver_times = [i["time"] for i in warm_infos]
-        result.update({
-            "cold_compiles": len(cold_compiles),
-            "cold_compile_s": sum(d for _, d in cold_compiles),
-            "cold_compile_top": sorted(cold_compiles, key=lambda c: -c[1])[:3],
-            "warm_compiles": len(compiles),
-            "warm_compile_names": sorted({name for name, _ in compiles}),
-            "other_y_s": other,
-            "solver_cold_s": info_cold["time"],
-            "solver_warm_median_s": statistics.median(solver_times) if solver_times else float("nan"),
-            "fit_times_2nd_3rd": warm[:2],
-        })
+        result.update(
+            {
+                "cold_compiles": len(cold_compiles),
+                "cold_compile_s": sum(d for _, d in cold_compiles),
+                "cold_compile_top": sorted(cold_compiles, key=lambda c: -c[1])[:3],
+                "warm_compiles": len(compiles),
+                "warm_compile_names": sorted({name for name, _ in compiles}),
+                "other_y_s": other,
+                "solver_cold_s": info_cold["time"],
+                "solver_warm_median_s": statistics.median(solver_times) if solver_times else float("nan"),
+                "fit_times_2nd_3rd": warm[:2],
+            }
+        )
     return result
 
 
@@ -260,17 +280,30 @@ def run_all(n: int, p: int, repeats: int) -> list[dict]:
     results = []
     for family in FAMILIES:
         for lib in LIBRARIES:
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", lib, family,
-                   "--n", str(n), "--p", str(p), "--repeats", str(repeats)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                lib,
+                family,
+                "--n",
+                str(n),
+                "--p",
+                str(p),
+                "--repeats",
+                str(repeats),
+            ]
             print(f"[glm_mle] {lib:12s} {family:8s} ...", end=" ", flush=True)
             proc = subprocess.run(cmd, capture_output=True, text=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
             if proc.returncode != 0 or not lines:
                 sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
                 raise RuntimeError(f"worker {lib} {family} failed with exit code {proc.returncode}")
-            result = json.loads(lines[-1][len(RESULT_PREFIX):])
-            print(f"cold {result['cold_s']:.3f} s, warm {result['warm_median_s']:.3f} s, NLL {result['nll']:.6f}",
-                  flush=True)
+            result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+            print(
+                f"cold {result['cold_s']:.3f} s, warm {result['warm_median_s']:.3f} s, NLL {result['nll']:.6f}",
+                flush=True,
+            )
             results.append(result)
     return results
 
@@ -308,9 +341,7 @@ def analyse(results: list[dict]) -> dict:
 
 def render(results: list[dict], checks: dict, args, elapsed: float, load: tuple | None) -> str:
     n, p = results[0]["n"], results[0]["p"]
-    version_info = versions(
-        ("jax", "jaxlib", "glum", "statsmodels", ("scikit-learn", "sklearn"), "scipy")
-    )
+    version_info = versions(("jax", "jaxlib", "glum", "statsmodels", ("scikit-learn", "sklearn"), "scipy"))
     now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
         START,
@@ -340,12 +371,18 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load: tuple 
             f"| {r['library']} | {r['family']} | {r['cold_s']:.3f} | {r['warm_median_s']:.3f} | "
             f"{r['ratio_vs_ours']:.2f} | {r['nll']:.6f} | {r['max_coef_diff']:.2e} | {iters} | {r['solver']} |"
         )
-    lines += ["", "**Targets** (bayes_rglm warm time at most half of glum's, at least 10x faster than "
-              "statsmodels, the same optimum; repeated fits with the same shapes compile nothing):", ""]
-    lines += ["| family | bayes_rglm / glum (target <= 0.5) | statsmodels / bayes_rglm (target >= 10) | "
-              "NLL max rel. spread (target <= 1e-6) | XLA compilations after the first fit (target 0) | "
-              "median warm / cold (heuristic < 0.2) |",
-              "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "**Targets** (bayes_rglm warm time at most half of glum's, at least 10x faster than "
+        "statsmodels, the same optimum; repeated fits with the same shapes compile nothing):",
+        "",
+    ]
+    lines += [
+        "| family | bayes_rglm / glum (target <= 0.5) | statsmodels / bayes_rglm (target >= 10) | "
+        "NLL max rel. spread (target <= 1e-6) | XLA compilations after the first fit (target 0) | "
+        "median warm / cold (heuristic < 0.2) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for family, c in checks.items():
         lines.append(
             f"| {family} | {c['vs_glum']:.2f} ({yes(c['meets_glum'])}) | "
@@ -405,8 +442,12 @@ def main(argv=None) -> int:
     write_section(args.out, section, START, END)
     print(section)
     print(f"[glm_mle] wrote {args.out}")
-    missed = [f"{family}: {name}" for family, c in checks.items() for name, ok in c.items()
-              if name.startswith(("meets_", "no_")) and name != "meets_warm_cold" and not ok]
+    missed = [
+        f"{family}: {name}"
+        for family, c in checks.items()
+        for name, ok in c.items()
+        if name.startswith(("meets_", "no_")) and name != "meets_warm_cold" and not ok
+    ]
     if missed:
         print("[glm_mle] targets missed: " + "; ".join(missed))
     return 1 if (args.strict and missed) else 0

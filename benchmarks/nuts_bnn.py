@@ -127,7 +127,6 @@ def network_mean(samples: dict, X: np.ndarray, depth: int) -> np.ndarray:
     return h[..., 0]
 
 
-
 def _setup(impl: str, setting: str, X, y, args):
     hidden = HIDDEN[setting]
     if impl == "bayes_rglm":
@@ -136,12 +135,25 @@ def _setup(impl: str, setting: str, X, y, args):
         model = br.RGLM("gaussian", hidden=hidden, activation="tanh", prior=br.GaussianPrior(scale=1.0))
 
         def fit(num_warmup, num_samples, seed):
-            result = model.fit(X, y, method="nuts", num_warmup=num_warmup, num_samples=num_samples,
-                               num_chains=args.chains, chain_method="sequential", progress=False, seed=seed)
+            result = model.fit(
+                X,
+                y,
+                method="nuts",
+                num_warmup=num_warmup,
+                num_samples=num_samples,
+                num_chains=args.chains,
+                chain_method="sequential",
+                progress=False,
+                seed=seed,
+            )
             st = result.info["sample_stats"]
-            stats = {"map_init_s": result.info["map_init_time"], "info_time_s": result.info["time"],
-                     "divergences": int(np.sum(st["diverging"])), "n_steps": np.asarray(st["n_steps"]),
-                     "step_size": float(np.mean(st["step_size"]))}
+            stats = {
+                "map_init_s": result.info["map_init_time"],
+                "info_time_s": result.info["time"],
+                "divergences": int(np.sum(st["diverging"])),
+                "n_steps": np.asarray(st["n_steps"]),
+                "step_size": float(np.mean(st["step_size"])),
+            }
             return result.samples, stats
 
         return fit
@@ -159,8 +171,9 @@ def _setup(impl: str, setting: str, X, y, args):
         def model(X, y):
             h = X
             for layer in range(len(widths) - 1):
-                w = numpyro.sample(f"w{layer}", dist.Normal(0.0, 1.0).expand([widths[layer], widths[layer + 1]])
-                                   .to_event(2))
+                w = numpyro.sample(
+                    f"w{layer}", dist.Normal(0.0, 1.0).expand([widths[layer], widths[layer + 1]]).to_event(2)
+                )
                 b = numpyro.sample(f"b{layer}", dist.Normal(0.0, 1.0).expand([widths[layer + 1]]).to_event(1))
                 h = h @ w + b
                 if layer < len(widths) - 2:
@@ -172,16 +185,26 @@ def _setup(impl: str, setting: str, X, y, args):
         Xj, yj = jnp.asarray(X), jnp.asarray(y)
 
         def fit(num_warmup, num_samples, seed):
-            mcmc = MCMC(NUTS(model), num_warmup=num_warmup, num_samples=num_samples, num_chains=args.chains,
-                        chain_method="sequential", progress_bar=False)
+            mcmc = MCMC(
+                NUTS(model),
+                num_warmup=num_warmup,
+                num_samples=num_samples,
+                num_chains=args.chains,
+                chain_method="sequential",
+                progress_bar=False,
+            )
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="There are not enough devices")
-                mcmc.run(jax.random.PRNGKey(seed), Xj, yj, extra_fields=("diverging", "num_steps",
-                                                                          "adapt_state.step_size"))
+                mcmc.run(
+                    jax.random.PRNGKey(seed), Xj, yj, extra_fields=("diverging", "num_steps", "adapt_state.step_size")
+                )
             samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
             extra = mcmc.get_extra_fields(group_by_chain=True)
-            stats = {"divergences": int(np.sum(extra["diverging"])), "n_steps": np.asarray(extra["num_steps"]),
-                     "step_size": float(np.mean(extra["adapt_state.step_size"]))}
+            stats = {
+                "divergences": int(np.sum(extra["diverging"])),
+                "n_steps": np.asarray(extra["num_steps"]),
+                "step_size": float(np.mean(extra["adapt_state.step_size"])),
+            }
             return samples, stats
 
         return fit
@@ -229,13 +252,22 @@ def worker(setting: str, impl: str, args) -> dict:
             n_steps = stats.pop("n_steps")
             ess_med = float(np.median(ess))
             run = {
-                "seed": seed, "wall_s": wall, "compile_s": compile_s, "compiles": n_compiles,
-                "ess_median": ess_med, "ess_min": float(np.min(ess)), "rhat_max": float(np.max(rhat)),
-                "ess_per_s": ess_med / max(wall - compile_s, 1e-9), "ess_per_s_incl_compile": ess_med / wall,
-                "mean_leapfrog": float(np.mean(n_steps)), "max_depth_frac": float(np.mean(n_steps >= MAX_TREE_STEPS)),
+                "seed": seed,
+                "wall_s": wall,
+                "compile_s": compile_s,
+                "compiles": n_compiles,
+                "ess_median": ess_med,
+                "ess_min": float(np.min(ess)),
+                "rhat_max": float(np.max(rhat)),
+                "ess_per_s": ess_med / max(wall - compile_s, 1e-9),
+                "ess_per_s_incl_compile": ess_med / wall,
+                "mean_leapfrog": float(np.mean(n_steps)),
+                "max_depth_frac": float(np.mean(n_steps >= MAX_TREE_STEPS)),
                 "ess_per_1k_leapfrog": 1000.0 * ess_med / float(np.sum(n_steps)),
-                "sigma_mean": float(np.mean(samples["sigma"])), "load_at_start": load_now,
-                "probe_mean": mu.mean(axis=(0, 1)).tolist(), "probe_var": mu.var(axis=(0, 1)).tolist(),
+                "sigma_mean": float(np.mean(samples["sigma"])),
+                "load_at_start": load_now,
+                "probe_mean": mu.mean(axis=(0, 1)).tolist(),
+                "probe_var": mu.var(axis=(0, 1)).tolist(),
                 **stats,
             }
             if "map_init_s" in run:
@@ -243,9 +275,14 @@ def worker(setting: str, impl: str, args) -> dict:
             runs.append(run)
         caught = sorted({f"{r.category.__name__}: {str(r.message)[:200]}" for r in record})
     return {
-        "setting": setting, "impl": impl, "startup": startup, "runs": runs, "load_at_start": load,
+        "setting": setting,
+        "impl": impl,
+        "startup": startup,
+        "runs": runs,
+        "load_at_start": load,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "warnings": caught, "backend": jax.default_backend(),
+        "warnings": caught,
+        "backend": jax.default_backend(),
     }
 
 
@@ -259,16 +296,27 @@ def _merge(parts: list[dict]) -> dict:
     means = np.array([r["probe_mean"] for r in runs])
     variances = np.array([r["probe_var"] for r in runs])
     result = {
-        "setting": parts[0]["setting"], "impl": parts[0]["impl"], "runs": runs, "backend": parts[0]["backend"],
+        "setting": parts[0]["setting"],
+        "impl": parts[0]["impl"],
+        "runs": runs,
+        "backend": parts[0]["backend"],
         "startup_s": [p["startup"]["wall_s"] for p in parts],
-        "ess_per_s": med("ess_per_s"), "ess_per_s_incl_compile": med("ess_per_s_incl_compile"),
-        "ess_median": med("ess_median"), "ess_min": med("ess_min"), "rhat_max": med("rhat_max"),
-        "wall_s": med("wall_s"), "compile_s": med("compile_s"), "mean_leapfrog": med("mean_leapfrog"),
-        "max_depth_frac": med("max_depth_frac"), "ess_per_1k_leapfrog": med("ess_per_1k_leapfrog"),
-        "divergences": [r["divergences"] for r in runs], "step_size": med("step_size"),
+        "ess_per_s": med("ess_per_s"),
+        "ess_per_s_incl_compile": med("ess_per_s_incl_compile"),
+        "ess_median": med("ess_median"),
+        "ess_min": med("ess_min"),
+        "rhat_max": med("rhat_max"),
+        "wall_s": med("wall_s"),
+        "compile_s": med("compile_s"),
+        "mean_leapfrog": med("mean_leapfrog"),
+        "max_depth_frac": med("max_depth_frac"),
+        "ess_per_1k_leapfrog": med("ess_per_1k_leapfrog"),
+        "divergences": [r["divergences"] for r in runs],
+        "step_size": med("step_size"),
         "sigma_mean": med("sigma_mean"),
         # pooled over seeds (equal draws per seed): total variance = mean of variances + variance of means
-        "probe_mean": means.mean(axis=0).tolist(), "probe_sd": np.sqrt(variances.mean(0) + means.var(0)).tolist(),
+        "probe_mean": means.mean(axis=0).tolist(),
+        "probe_sd": np.sqrt(variances.mean(0) + means.var(0)).tolist(),
         "peak_rss_mib": max(p["peak_rss_mib"] for p in parts),
         "warnings": sorted({w for p in parts for w in p["warnings"]}),
     }
@@ -290,9 +338,21 @@ def run_all(args) -> list[dict]:
         parts = {impl: [] for impl in IMPLS}
         for i, seed in enumerate(args.seeds):
             for impl in IMPLS if i % 2 == 0 else IMPLS[::-1]:
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", setting, impl, "--warmup",
-                       str(args.warmup), "--samples", str(args.samples), "--chains", str(args.chains), "--seeds",
-                       str(seed)]
+                cmd = [
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "--worker",
+                    setting,
+                    impl,
+                    "--warmup",
+                    str(args.warmup),
+                    "--samples",
+                    str(args.samples),
+                    "--chains",
+                    str(args.chains),
+                    "--seeds",
+                    str(seed),
+                ]
                 print(f"[nuts_bnn] {setting:4s} {impl:10s} seed {seed} ...", end=" ", flush=True)
                 started = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -300,10 +360,13 @@ def run_all(args) -> list[dict]:
                 if proc.returncode != 0 or not lines:
                     sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
                     raise RuntimeError(f"worker {setting} {impl} seed {seed} failed with exit code {proc.returncode}")
-                part = json.loads(lines[-1][len(RESULT_PREFIX):])
+                part = json.loads(lines[-1][len(RESULT_PREFIX) :])
                 run = part["runs"][0]
-                print(f"ESS/s {run['ess_per_s']:.2f} (median ESS {run['ess_median']:.0f}, fit {run['wall_s']:.1f} s, "
-                      f"compile {run['compile_s']:.1f} s; {time.perf_counter() - started:.0f} s in all)", flush=True)
+                print(
+                    f"ESS/s {run['ess_per_s']:.2f} (median ESS {run['ess_median']:.0f}, fit {run['wall_s']:.1f} s, "
+                    f"compile {run['compile_s']:.1f} s; {time.perf_counter() - started:.0f} s in all)",
+                    flush=True,
+                )
                 parts[impl].append(part)
         results += [_merge(parts[impl]) for impl in IMPLS]
     return results
@@ -318,11 +381,13 @@ def analyse(results: list[dict], settings) -> dict:
         diff = np.abs(np.subtract(ours["probe_mean"], hand["probe_mean"])) / np.maximum(sd, 1e-12)
         paired = [o["ess_per_s"] / h["ess_per_s"] for o, h in zip(ours["runs"], hand["runs"], strict=True)]
         checks[setting] = {
-            "ratio": statistics.median(paired), "ratio_per_seed": paired,
+            "ratio": statistics.median(paired),
+            "ratio_per_seed": paired,
             "ratio_of_medians": ours["ess_per_s"] / hand["ess_per_s"],
             "ratio_incl_compile": statistics.median(
                 o["ess_per_s_incl_compile"] / h["ess_per_s_incl_compile"]
-                for o, h in zip(ours["runs"], hand["runs"], strict=True)),
+                for o, h in zip(ours["runs"], hand["runs"], strict=True)
+            ),
             "ratio_per_leapfrog": ours["ess_per_1k_leapfrog"] / hand["ess_per_1k_leapfrog"],
             "mean_diff_sd": float(np.max(diff)),
         }
@@ -375,14 +440,18 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
             f"{r['ess_per_1k_leapfrog']:.2f} | {r['step_size']:.3g} | {', '.join(str(d) for d in r['divergences'])} "
             f"| {r['sigma_mean']:.3f} | {', '.join(fmt_load(run['load_at_start']) for run in r['runs'])} |"
         )
-    lines += ["", f"**Target** (bayes_rglm ESS/s of E[y|x] at least {TARGET_RATIO:g}x the hand-written model's, "
-              "same run). The verdict uses the median over seeds of the per-seed ratios (runs back to back); the "
-              "ratio of the two medians, the ratio with compilation included and the ratio of ESS per leapfrog "
-              "step are shown beside it:", "",
-              "| setting | bayes_rglm / hand-written ESS/s, median of per-seed ratios (target >= 0.9) | per seed | "
-              "ratio of median ESS/s | same incl. compile | ESS per leapfrog | largest posterior-mean difference "
-              "of E[y\\|x] (posterior sds) |",
-              "|---|---:|---|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"**Target** (bayes_rglm ESS/s of E[y|x] at least {TARGET_RATIO:g}x the hand-written model's, "
+        "same run). The verdict uses the median over seeds of the per-seed ratios (runs back to back); the "
+        "ratio of the two medians, the ratio with compilation included and the ratio of ESS per leapfrog "
+        "step are shown beside it:",
+        "",
+        "| setting | bayes_rglm / hand-written ESS/s, median of per-seed ratios (target >= 0.9) | per seed | "
+        "ratio of median ESS/s | same incl. compile | ESS per leapfrog | largest posterior-mean difference "
+        "of E[y\\|x] (posterior sds) |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
     for setting, c in checks.items():
         lines.append(
             f"| {setting} | {c['ratio']:.2f} ({yes(c['meets'])}) | "
@@ -395,10 +464,12 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
         parts = []
         for run in r["runs"]:
             extra = f", MAP init {run['map_init_s']:.1f} s" if "map_init_s" in run else ""
-            parts.append(f"seed {run['seed']}: fit {run['wall_s']:.1f} s (compile {run['compile_s']:.1f} s{extra}), "
-                         f"median ESS {run['ess_median']:.0f}, min {run['ess_min']:.0f}, max R-hat "
-                         f"{run['rhat_max']:.3f}, ESS/s {run['ess_per_s']:.2f}, {run['mean_leapfrog']:.0f} "
-                         f"leapfrog/iter")
+            parts.append(
+                f"seed {run['seed']}: fit {run['wall_s']:.1f} s (compile {run['compile_s']:.1f} s{extra}), "
+                f"median ESS {run['ess_median']:.0f}, min {run['ess_min']:.0f}, max R-hat "
+                f"{run['rhat_max']:.3f}, ESS/s {run['ess_per_s']:.2f}, {run['mean_leapfrog']:.0f} "
+                f"leapfrog/iter"
+            )
         lines.append(f"- {r['setting']}, {LABELS[r['impl']]}: " + "; ".join(parts) + ".")
     notes = sorted({f"{r['setting']}, {LABELS[r['impl']]}: {w}" for r in results for w in r["warnings"]})
     if notes:
@@ -416,8 +487,12 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=None, help="kept iterations per chain")
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=None, help="seeds per implementation (median reported)")
-    parser.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=None,
-                        help="comma-separated seeds (default 1..repeats)")
+    parser.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=None,
+        help="comma-separated seeds (default 1..repeats)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--worker", nargs=2, metavar=("SETTING", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -73,12 +73,16 @@ def render(rows: list[dict], specs: dict, args, elapsed: float, load) -> str:
         if spec["hidden"]:
             hidden += f" {'/'.join(sorted(set(spec['activations'])))}"
         if "error" in r:
-            lines.append(f"| {r['spec']} | {spec['family']} / {spec['link']} | {hidden} | -- | failed: "
-                         f"{' '.join(r['error'])} | {r['wall_s']:.1f} | | | | |")
+            lines.append(
+                f"| {r['spec']} | {spec['family']} / {spec['link']} | {hidden} | -- | failed: "
+                f"{' '.join(r['error'])} | {r['wall_s']:.1f} | | | | |"
+            )
             continue
         cells = [f"{r[k]:.4g}" if isinstance(r.get(k), float) else "--" for k in METRICS]
-        lines.append(f"| {r['spec']} | {spec['family']} / {spec['link']} | {hidden} | {r['method']} | "
-                     f"{r['seconds']:.1f} | {r['wall_s']:.1f} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {r['spec']} | {spec['family']} / {spec['link']} | {hidden} | {r['method']} | "
+            f"{r['seconds']:.1f} | {r['wall_s']:.1f} | " + " | ".join(cells) + " |"
+        )
     notes = [f"{r['spec']}: {w}" for r in rows for w in r.get("warnings", [])]
     if notes:
         lines += ["", "Warnings printed by the commands:", ""] + [f"- {w}" for w in notes]
@@ -94,8 +98,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md", help="markdown file to update")
     args = parser.parse_args(argv)
 
-    listing = subprocess.run([sys.executable, "-m", "bayes_rglm.cli", "list", "--json"], capture_output=True,
-                             text=True, check=True, cwd=REPO_ROOT)
+    listing = subprocess.run(
+        [sys.executable, "-m", "bayes_rglm.cli", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO_ROOT,
+    )
     specs = {s["name"]: s for s in json.loads(listing.stdout)}
     names = args.specs or sorted(specs)
     unknown = [n for n in names if n not in specs]
@@ -106,10 +115,15 @@ def main(argv=None) -> int:
         print(f"[specs] {name} ...", end=" ", flush=True)
         row = run_spec(name, args.quick, args.seed)
         rows.append(row)
-        shown = "failed" if "error" in row else ", ".join(
-            f"{k} {row[k]:.4g}" for k in METRICS if isinstance(row.get(k), float))
-        print(f"{row.get('method', '?')} fit {row.get('seconds', float('nan')):.1f} s; {shown} "
-              f"({row['wall_s']:.0f} s)", flush=True)
+        shown = (
+            "failed"
+            if "error" in row
+            else ", ".join(f"{k} {row[k]:.4g}" for k in METRICS if isinstance(row.get(k), float))
+        )
+        print(
+            f"{row.get('method', '?')} fit {row.get('seconds', float('nan')):.1f} s; {shown} ({row['wall_s']:.0f} s)",
+            flush=True,
+        )
     section = render(rows, specs, args, time.perf_counter() - started, load)
     write_section(args.out, section, START, END)
     print(f"[specs] wrote {args.out}")

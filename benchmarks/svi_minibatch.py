@@ -111,13 +111,12 @@ def make_data(n: int, seed: int = SEED):
     X = rng.standard_normal((n, P))
     y = NOISE * rng.standard_normal(n)
     for lo in range(0, n, 65_536):  # in blocks, so that the (n, 50) hidden layer never inflates the peak RSS
-        y[lo:lo + 65_536] += np.tanh(X[lo:lo + 65_536] @ w0 + b0) @ w1
+        y[lo : lo + 65_536] += np.tanh(X[lo : lo + 65_536] @ w0 + b0) @ w1
     return X, y
 
 
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
 
 
 def _jax_setup():
@@ -167,14 +166,27 @@ def worker_bayes_rglm(X, y, args, compiles: Compiles) -> dict:
     model = br.RGLM("gaussian", hidden=(H,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
 
     def fit(num_steps, seed):
-        return model.fit(X, y, method="svi", batch_size=args.batch, num_steps=num_steps, guide="normal",
-                         num_samples=10, progress=False, seed=seed)
+        return model.fit(
+            X,
+            y,
+            method="svi",
+            batch_size=args.batch,
+            num_steps=num_steps,
+            guide="normal",
+            num_samples=10,
+            progress=False,
+            seed=seed,
+        )
 
     compiles.reset()
     started = time.perf_counter()
     warm = fit(args.warmup_steps, 0)
-    warmup = {"wall_s": time.perf_counter() - started, "steps": args.warmup_steps, **compiles.snapshot(),
-              "final_elbo": warm.info["final_elbo"]}
+    warmup = {
+        "wall_s": time.perf_counter() - started,
+        "steps": args.warmup_steps,
+        **compiles.snapshot(),
+        "final_elbo": warm.info["final_elbo"],
+    }
     runs = []
     for rep in range(args.repeats):
         ticks.clear()
@@ -186,19 +198,29 @@ def worker_bayes_rglm(X, y, args, compiles: Compiles) -> dict:
         chunk_s = np.diff(stamps).tolist()  # chunks 2..K (the first chunk's start is not observable)
         chunk_len = ticks[0][1] if ticks else args.steps
         steady = chunk_len / statistics.median(chunk_s) if chunk_s else float("nan")
-        runs.append({
-            "wall_s": wall, "info_time_s": result.info["time"], "info_steps_per_s": result.info["steps_per_second"],
-            "steady_steps_per_s": steady, "chunk_len": chunk_len,
-            "chunk_s": chunk_s, "final_elbo": result.info["final_elbo"], "num_steps": result.info["num_steps"],
-            **compiles.snapshot(),
-        })
-    return {"warmup": warmup, "runs": runs,
-            "steps_per_s": statistics.median(r["steady_steps_per_s"] for r in runs),
-            "info_steps_per_s": statistics.median(r["info_steps_per_s"] for r in runs),
-            "wall_s": statistics.median(r["wall_s"] for r in runs),
-            "compiles_per_fit": statistics.median(r["compiles"] for r in runs),
-            "compile_s_per_fit": statistics.median(r["compile_s"] for r in runs),
-            "final_elbo": runs[-1]["final_elbo"]}
+        runs.append(
+            {
+                "wall_s": wall,
+                "info_time_s": result.info["time"],
+                "info_steps_per_s": result.info["steps_per_second"],
+                "steady_steps_per_s": steady,
+                "chunk_len": chunk_len,
+                "chunk_s": chunk_s,
+                "final_elbo": result.info["final_elbo"],
+                "num_steps": result.info["num_steps"],
+                **compiles.snapshot(),
+            }
+        )
+    return {
+        "warmup": warmup,
+        "runs": runs,
+        "steps_per_s": statistics.median(r["steady_steps_per_s"] for r in runs),
+        "info_steps_per_s": statistics.median(r["info_steps_per_s"] for r in runs),
+        "wall_s": statistics.median(r["wall_s"] for r in runs),
+        "compiles_per_fit": statistics.median(r["compiles"] for r in runs),
+        "compile_s_per_fit": statistics.median(r["compile_s"] for r in runs),
+        "final_elbo": runs[-1]["final_elbo"],
+    }
 
 
 def _network(params, X):
@@ -252,10 +274,15 @@ def worker_numpyro_plate(X, y, args, compiles: Compiles) -> dict:
         compiles.reset()
         state = svi.init(jax.random.PRNGKey(rep + 1), Xj, yj)
         state, losses, chunk_s = _time_chunks(lambda c, i: scan_chunk(c, Xj, yj), state, n_chunks)
-        runs.append({"steady_steps_per_s": chunk_len / statistics.median(chunk_s),
-                     "total_steps_per_s": chunk_len * n_chunks / sum(chunk_s), "chunk_s": chunk_s,
-                     "final_elbo": -float(np.mean(np.asarray(losses)[-max(1, chunk_len // 2):])),
-                     **compiles.snapshot()})
+        runs.append(
+            {
+                "steady_steps_per_s": chunk_len / statistics.median(chunk_s),
+                "total_steps_per_s": chunk_len * n_chunks / sum(chunk_s),
+                "chunk_s": chunk_s,
+                "final_elbo": -float(np.mean(np.asarray(losses)[-max(1, chunk_len // 2) :])),
+                **compiles.snapshot(),
+            }
+        )
     # numpyro's one-call interface, as a user would call it (tracing and compilation included).
     compiles.reset()
     started = time.perf_counter()
@@ -263,9 +290,14 @@ def worker_numpyro_plate(X, y, args, compiles: Compiles) -> dict:
     jax.block_until_ready(result.losses)
     svi_run = {"wall_s": time.perf_counter() - started, **compiles.snapshot()}
     svi_run["steps_per_s"] = args.steps / svi_run["wall_s"]
-    return {"warmup": warmup, "runs": runs, "svi_run": svi_run, "chunk_len": chunk_len,
-            "steps_per_s": statistics.median(r["steady_steps_per_s"] for r in runs),
-            "final_elbo": runs[-1]["final_elbo"]}
+    return {
+        "warmup": warmup,
+        "runs": runs,
+        "svi_run": svi_run,
+        "chunk_len": chunk_len,
+        "steps_per_s": statistics.median(r["steady_steps_per_s"] for r in runs),
+        "final_elbo": runs[-1]["final_elbo"],
+    }
 
 
 def _jax_optax_parts(n: int, y_sd: float, batch: int):
@@ -336,15 +368,25 @@ def worker_jax_optax(X, y, args, compiles: Compiles) -> dict:
     runs = []
     for rep in range(args.repeats):
         compiles.reset()
-        carry, losses, chunk_s = _time_chunks(lambda c, i: scan_chunk(c, Xj, yj), init(jax.random.PRNGKey(rep + 1)),
-                                              n_chunks)
-        runs.append({"steady_steps_per_s": chunk_len / statistics.median(chunk_s),
-                     "total_steps_per_s": chunk_len * n_chunks / sum(chunk_s), "chunk_s": chunk_s,
-                     "final_elbo": -float(np.mean(np.asarray(losses)[-max(1, chunk_len // 2):])),
-                     **compiles.snapshot()})
-    return {"warmup": warmup, "runs": runs, "chunk_len": chunk_len,
-            "steps_per_s": statistics.median(r["steady_steps_per_s"] for r in runs),
-            "final_elbo": runs[-1]["final_elbo"]}
+        carry, losses, chunk_s = _time_chunks(
+            lambda c, i: scan_chunk(c, Xj, yj), init(jax.random.PRNGKey(rep + 1)), n_chunks
+        )
+        runs.append(
+            {
+                "steady_steps_per_s": chunk_len / statistics.median(chunk_s),
+                "total_steps_per_s": chunk_len * n_chunks / sum(chunk_s),
+                "chunk_s": chunk_s,
+                "final_elbo": -float(np.mean(np.asarray(losses)[-max(1, chunk_len // 2) :])),
+                **compiles.snapshot(),
+            }
+        )
+    return {
+        "warmup": warmup,
+        "runs": runs,
+        "chunk_len": chunk_len,
+        "steps_per_s": statistics.median(r["steady_steps_per_s"] for r in runs),
+        "final_elbo": runs[-1]["final_elbo"],
+    }
 
 
 def worker_decompose(X, y, args, compiles: Compiles) -> dict:
@@ -378,16 +420,18 @@ def worker_decompose(X, y, args, compiles: Compiles) -> dict:
     model = br.RGLM("gaussian", hidden=(H,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
     arrays = tuple(jnp.asarray(a) for a in (X, y, np.zeros(n), np.ones(n)))
     chunk_len = max(1, args.steps // CHUNKS)
-    library = svi_module.prepare(build(model, model.prepare(X, y), standardised=False), 0, num_steps=chunk_len * CHUNKS, batch_size=batch,
-                                 learning_rate=LEARNING_RATE, guide="normal")
+    target = build(model, model.prepare(X, y), standardised=False)
+    library = svi_module.prepare(
+        target, 0, num_steps=chunk_len * CHUNKS, batch_size=batch, learning_rate=LEARNING_RATE, guide="normal"
+    )
 
     def batched(index, X, y, offset, trials):
         with handlers.substitute(data={"data": index}):
-            model.numpyro_model(X, y, offset=offset, trials=trials, batch_size=index.shape[0], n_classes=1,
-                                y_scale=y_sd)
+            model.numpyro_model(
+                X, y, offset=offset, trials=trials, batch_size=index.shape[0], n_classes=1, y_scale=y_sd
+            )
 
-    svi = SVI(batched, AutoNormal(batched, init_scale=0.05), optax_to_numpyro(optax.adam(LEARNING_RATE)),
-              Trace_ELBO())
+    svi = SVI(batched, AutoNormal(batched, init_scale=0.05), optax_to_numpyro(optax.adam(LEARNING_RATE)), Trace_ELBO())
     state0 = svi.init(jax.random.PRNGKey(0), jnp.arange(batch), *arrays)
 
     def numpyro_step(carry, key, *data):
@@ -398,12 +442,21 @@ def worker_decompose(X, y, args, compiles: Compiles) -> dict:
     plate_state = plate_svi.init(jax.random.PRNGKey(0), *arrays[:2])
     variants = {
         "library": (library.step_chunk, library.carry, (jnp.ones(chunk_len, bool), library.arrays, library.hyper)),
-        "numpyro_args": (jax.jit(lambda c, keys, *d: jax.lax.scan(lambda c, k: numpyro_step(c, k, *d), c, keys)),
-                         state0, arrays),
-        "jax_optax": (jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: jstep(c, X, y), c, keys)),
-                      jinit(jax.random.PRNGKey(0)), arrays[:2]),
-        "numpyro_plate": (jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: plate_svi.update(c, X, y), c, keys)),
-                          plate_state, arrays[:2]),
+        "numpyro_args": (
+            jax.jit(lambda c, keys, *d: jax.lax.scan(lambda c, k: numpyro_step(c, k, *d), c, keys)),
+            state0,
+            arrays,
+        ),
+        "jax_optax": (
+            jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: jstep(c, X, y), c, keys)),
+            jinit(jax.random.PRNGKey(0)),
+            arrays[:2],
+        ),
+        "numpyro_plate": (
+            jax.jit(lambda c, keys, X, y: jax.lax.scan(lambda c, _: plate_svi.update(c, X, y), c, keys)),
+            plate_state,
+            arrays[:2],
+        ),
     }
     compiled, out = {}, {}
     for name, (fn, carry, data) in variants.items():
@@ -426,12 +479,20 @@ def worker_decompose(X, y, args, compiles: Compiles) -> dict:
     for name, (_, _, _, times) in compiled.items():
         out[name]["steps_per_s"] = chunk_len / statistics.median(times)
         out[name]["chunk_s"] = times
-    return {"variants": out, "chunk_len": chunk_len, "steps_per_s": out["library"]["steps_per_s"],
-            "final_elbo": float("nan")}
+    return {
+        "variants": out,
+        "chunk_len": chunk_len,
+        "steps_per_s": out["library"]["steps_per_s"],
+        "final_elbo": float("nan"),
+    }
 
 
-WORKERS = {"bayes_rglm": worker_bayes_rglm, "numpyro_plate": worker_numpyro_plate, "jax_optax": worker_jax_optax,
-           "decompose": worker_decompose}
+WORKERS = {
+    "bayes_rglm": worker_bayes_rglm,
+    "numpyro_plate": worker_numpyro_plate,
+    "jax_optax": worker_jax_optax,
+    "decompose": worker_decompose,
+}
 
 
 def worker(impl: str, n: int, args) -> dict:
@@ -448,12 +509,21 @@ def worker(impl: str, n: int, args) -> dict:
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
         result = WORKERS[impl](X, y, args, compiles)
-    result.update({
-        "impl": impl, "n": n, "batch": args.batch, "steps": args.steps, "repeats": args.repeats,
-        "backend": jax.default_backend(), "dtype": str(jax.numpy.asarray(X).dtype),
-        "rss_after_data_mib": baseline, "peak_rss_mib": _rss_mib(), "load_at_start": load,
-        "warnings": sorted({f"{r.category.__name__}: {str(r.message)[:160]}" for r in record}),
-    })
+    result.update(
+        {
+            "impl": impl,
+            "n": n,
+            "batch": args.batch,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "backend": jax.default_backend(),
+            "dtype": str(jax.numpy.asarray(X).dtype),
+            "rss_after_data_mib": baseline,
+            "peak_rss_mib": _rss_mib(),
+            "load_at_start": load,
+            "warnings": sorted({f"{r.category.__name__}: {str(r.message)[:160]}" for r in record}),
+        }
+    )
     result["rows_per_s"] = result["steps_per_s"] * args.batch
     return result
 
@@ -466,9 +536,21 @@ def run_all(args) -> list[dict]:
     results = []
     for n in args.sizes:
         for impl in (*IMPLS, "decompose"):
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", impl, str(n), "--steps", str(args.steps),
-                   "--repeats", str(args.repeats), "--batch", str(args.batch), "--warmup-steps",
-                   str(args.warmup_steps)]
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                impl,
+                str(n),
+                "--steps",
+                str(args.steps),
+                "--repeats",
+                str(args.repeats),
+                "--batch",
+                str(args.batch),
+                "--warmup-steps",
+                str(args.warmup_steps),
+            ]
             print(f"[svi_minibatch] {impl:14s} N={n:>9,} ...", end=" ", flush=True)
             started = time.perf_counter()
             proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -476,14 +558,20 @@ def run_all(args) -> list[dict]:
             if proc.returncode != 0 or not lines:
                 sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
                 raise RuntimeError(f"worker {impl} N={n} failed with exit code {proc.returncode}")
-            result = json.loads(lines[-1][len(RESULT_PREFIX):])
+            result = json.loads(lines[-1][len(RESULT_PREFIX) :])
             result["worker_wall_s"] = time.perf_counter() - started
             if impl == "decompose":
-                print(", ".join(f"{k} {v['steps_per_s']:,.0f} steps/s" for k, v in result["variants"].items())
-                      + f" ({result['worker_wall_s']:.0f} s)", flush=True)
+                print(
+                    ", ".join(f"{k} {v['steps_per_s']:,.0f} steps/s" for k, v in result["variants"].items())
+                    + f" ({result['worker_wall_s']:.0f} s)",
+                    flush=True,
+                )
             else:
-                print(f"{result['steps_per_s']:,.0f} steps/s, peak RSS {result['peak_rss_mib']:,.0f} MiB "
-                      f"({result['worker_wall_s']:.0f} s)", flush=True)
+                print(
+                    f"{result['steps_per_s']:,.0f} steps/s, peak RSS {result['peak_rss_mib']:,.0f} MiB "
+                    f"({result['worker_wall_s']:.0f} s)",
+                    flush=True,
+                )
             results.append(result)
     return results
 
@@ -567,16 +655,20 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
             f"{r['ratio_vs_ours']:.2f} | {r['peak_rss_mib']:,.0f} | {r['rss_after_data_mib']:,.0f} | {info} | "
             f"{whole} | {comp} | {r['final_elbo']:.4g} | {fmt_load(r['load_at_start'])} |"
         )
-    lines += ["", f"**Targets** (bayes_rglm at least {TARGET_VS_PLATE:g}x the numpyro plate version's steps/s and "
-              f"within {TARGET_VS_JAX:g}x of the jax+optax loop's, same run). *Separate processes*: the steady-state "
-              "rates of the table above; *interleaved*: the decomposition below (library step, numpyro plate and "
-              "jax+optax steps alternating in one process); *fit.info*: bayes_rglm's own rate over its whole "
-              "step loop (host round trips between chunks and any compilation included), against the others' "
-              "steady state:", "",
-              "| N | bayes_rglm / numpyro plate, separate processes (target >= 10) | same, interleaved | "
-              "jax+optax / bayes_rglm, separate processes (target <= 1.5) | same, interleaved | "
-              "fit.info: bayes_rglm / numpyro plate | fit.info: jax+optax / bayes_rglm |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        f"**Targets** (bayes_rglm at least {TARGET_VS_PLATE:g}x the numpyro plate version's steps/s and "
+        f"within {TARGET_VS_JAX:g}x of the jax+optax loop's, same run). *Separate processes*: the steady-state "
+        "rates of the table above; *interleaved*: the decomposition below (library step, numpyro plate and "
+        "jax+optax steps alternating in one process); *fit.info*: bayes_rglm's own rate over its whole "
+        "step loop (host round trips between chunks and any compilation included), against the others' "
+        "steady state:",
+        "",
+        "| N | bayes_rglm / numpyro plate, separate processes (target >= 10) | same, interleaved | "
+        "jax+optax / bayes_rglm, separate processes (target <= 1.5) | same, interleaved | "
+        "fit.info: bayes_rglm / numpyro plate | fit.info: jax+optax / bayes_rglm |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for n, c in checks.items():
         mixed_plate = f"{c['mixed_vs_plate']:.1f} ({yes(c['mixed_meets_plate'])})" if "mixed_vs_plate" in c else "--"
         mixed_jax = f"{c['mixed_vs_jax']:.2f} ({yes(c['mixed_meets_jax'])})" if "mixed_vs_jax" in c else "--"
@@ -612,19 +704,27 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
                 f"{1e3 / r['steps_per_s']:.2f} ms per step."
             )
     by = {(r["impl"], r["n"]): r for r in results}
-    lines += ["", "**Where bayes_rglm's step time goes** (one more subprocess per N: four compiled chunks of "
-              f"{args.steps // CHUNKS} steps timed in turn, {2 * args.repeats} rounds, medians). *library step*: "
-              "the compiled chunk `fit_svi` runs, taken from the library (`bayes_rglm.inference.svi.prepare`: its "
-              "own ELBO step, mean-field guide, Adam, NaN guard, data as arguments); *numpyro SVI step*: numpyro's "
-              "`SVI.update` of `RGLM.numpyro_model` with `randint` rows substituted into its `data` plate, "
-              "`AutoNormal`, `Trace_ELBO` (the library's implementation before it wrote the step directly); "
-              "*jax+optax* and *numpyro plate*: the steps of those rows above. Because the four alternate within one "
-              "process, load from other processes hits them alike: these ratios are the robust check of the "
-              "targets.", "",
-              "| N | step | steps/s | ratio jax+optax / step | ratio library step / step | compile s |",
-              "|---:|---|---:|---:|---:|---:|"]
-    names = {"library": "library step", "numpyro_args": "numpyro SVI step (AutoNormal, randint rows)",
-             "jax_optax": "jax+optax", "numpyro_plate": "numpyro plate(subsample_size)"}
+    lines += [
+        "",
+        "**Where bayes_rglm's step time goes** (one more subprocess per N: four compiled chunks of "
+        f"{args.steps // CHUNKS} steps timed in turn, {2 * args.repeats} rounds, medians). *library step*: "
+        "the compiled chunk `fit_svi` runs, taken from the library (`bayes_rglm.inference.svi.prepare`: its "
+        "own ELBO step, mean-field guide, Adam, NaN guard, data as arguments); *numpyro SVI step*: numpyro's "
+        "`SVI.update` of `RGLM.numpyro_model` with `randint` rows substituted into its `data` plate, "
+        "`AutoNormal`, `Trace_ELBO` (the library's implementation before it wrote the step directly); "
+        "*jax+optax* and *numpyro plate*: the steps of those rows above. Because the four alternate within one "
+        "process, load from other processes hits them alike: these ratios are the robust check of the "
+        "targets.",
+        "",
+        "| N | step | steps/s | ratio jax+optax / step | ratio library step / step | compile s |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    names = {
+        "library": "library step",
+        "numpyro_args": "numpyro SVI step (AutoNormal, randint rows)",
+        "jax_optax": "jax+optax",
+        "numpyro_plate": "numpyro plate(subsample_size)",
+    }
     for n in args.sizes:
         d = by.get(("decompose", n))
         if d is None:
@@ -633,8 +733,10 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
         ours = d["variants"]["library"]["steps_per_s"]
         for key, label in names.items():
             v = d["variants"][key]
-            lines.append(f"| {n:,} | {label} | {v['steps_per_s']:,.0f} | {jx / v['steps_per_s']:.2f} | "
-                         f"{ours / v['steps_per_s']:.2f} | {v['compile_s']:.1f} |")
+            lines.append(
+                f"| {n:,} | {label} | {v['steps_per_s']:,.0f} | {jx / v['steps_per_s']:.2f} | "
+                f"{ours / v['steps_per_s']:.2f} | {v['compile_s']:.1f} |"
+            )
     notes = sorted({f"{LABELS.get(r['impl'], r['impl'])} N={r['n']:,}: {w}" for r in results for w in r["warnings"]})
     if notes:
         lines += ["", "Warnings raised in the workers:", ""] + [f"- {w}" for w in notes]
@@ -646,8 +748,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smoke test: N=20,000, 600 steps, 2 repeats")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "BENCHMARKS.md", help="markdown file to update")
-    parser.add_argument("--sizes", type=lambda s: [int(v) for v in s.split(",")], default=None,
-                        help="comma-separated row counts")
+    parser.add_argument(
+        "--sizes", type=lambda s: [int(v) for v in s.split(",")], default=None, help="comma-separated row counts"
+    )
     parser.add_argument("--steps", type=int, default=None, help="timed steps per run")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per implementation (median)")
     parser.add_argument("--batch", type=int, default=1024)
@@ -674,8 +777,12 @@ def main(argv=None) -> int:
     write_section(args.out, section, START, END)
     print(section)
     print(f"[svi_minibatch] wrote {args.out}")
-    missed = [f"N={n}: {name}" for n, c in checks.items() for name, ok in c.items()
-              if name.startswith(("meets_", "mixed_meets_")) and not ok]
+    missed = [
+        f"N={n}: {name}"
+        for n, c in checks.items()
+        for name, ok in c.items()
+        if name.startswith(("meets_", "mixed_meets_")) and not ok
+    ]
     if missed:
         print("[svi_minibatch] targets missed (steady state, separate processes or interleaved): " + "; ".join(missed))
     return 1 if (args.strict and missed) else 0

@@ -7,7 +7,7 @@
 Examples
 --------
 >>> import numpy as np, bayes_rglm as br
->>> X = np.random.default_rng(0).normal(size=(40, 2)); y = X[:, 0] + 1.0
+>>> rng = np.random.default_rng(0); X = rng.normal(size=(40, 2)); y = X[:, 0] + 1.0 + rng.normal(size=40)
 >>> fit = br.fit(br.RGLM("gaussian"), X, y, method="mle")
 >>> fit.method
 'mle'

@@ -4,7 +4,7 @@ Both are ``lax.while_loop`` programs (no per-iteration Python; small graphs that
 compile in seconds) returning an
 :class:`Solution`.
 
-``newton`` takes the exact Hessian.  Each step solves ``H p = g`` after a
+``newton_fused`` takes the exact Hessian with the value and gradient.  Each step solves ``H p = g`` after a
 symmetric Jacobi scaling by Cholesky; where ``H`` is not positive definite
 (non-convex regions, saddle points) it inverts the absolute eigenvalues
 instead (a "saddle-free" Newton step), so the step is always a descent
@@ -16,7 +16,8 @@ Examples
 --------
 >>> import jax, jax.numpy as jnp
 >>> f = lambda x: jnp.sum((x - 3.0) ** 2) + jnp.sum(x ** 4)
->>> sol = jax.jit(lambda x0: newton(f, jax.hessian(f), x0))(jnp.zeros(2))
+>>> derivatives = lambda x: (f(x), jax.grad(f)(x), jax.hessian(f)(x))
+>>> sol, hessian = jax.jit(lambda x0: newton_fused(derivatives, f, x0))(jnp.zeros(2))
 >>> bool(sol.converged)
 True
 """
@@ -103,62 +104,6 @@ def _line_search(objective, x, value, step, slope, max_halvings=50, first=None):
     first = objective(x - step) if first is None else first
     t, trial, _ = jax.lax.while_loop(cond, body, (t0, first, 0))
     return t, trial, accept((t, trial))
-
-
-def newton(
-    objective: Callable,
-    hessian: Callable,
-    x0: jax.Array,
-    tol: float = 1e-10,
-    max_iter: int = 100,
-    value_and_grad: Callable | None = None,
-):
-    """Minimise ``objective`` from ``x0`` by damped Newton with the given Hessian function.
-
-    Convergence is tested at every new point with the Hessian already factored
-    (the previous iterate's): ``g' H^{-1} g / 2 <= tol * max(1, |f|)``.  Near
-    the optimum that equals the Newton decrement to first order, and it
-    saves the last Hessian evaluation, the dominant cost of an iteration.
-    ``value_and_grad`` defaults to autodiff of ``objective``.
-    """
-    value_and_grad = jax.value_and_grad(objective) if value_and_grad is None else value_and_grad
-
-    def decrement(f, value, grad):
-        slope = jnp.vdot(grad, solve(f, grad))
-        return slope, 0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))
-
-    def cond(state):
-        x, value, grad, it, done, ok = state
-        return (~done) & (it < max_iter)
-
-    def body(state):
-        x, value, grad, it, _, _ = state
-        f = factor(hessian(x))
-        step = solve(f, grad)
-        slope = jnp.vdot(grad, step)
-        step, slope = jax.lax.cond(
-            jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
-        )
-        small = 0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))
-        # The full step is tried with its gradient (accepted in most iterations, so no second pass).
-        full_value, full_grad = value_and_grad(x - step)
-        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
-        x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new = jax.lax.cond(
-            accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
-        )
-        slope_new, small_new = decrement(f, value_new, grad_new)
-        small_new = small_new & jnp.isfinite(slope_new) & (slope_new >= 0)
-        # Converged: the decrement was already negligible, or is now, or no further decrease is representable.
-        done = small | small_new | ~accepted
-        stalled = ~accepted & (0.5 * slope <= 1e-6 * jnp.maximum(1.0, jnp.abs(value)))
-        return x_new, value_new, grad_new, it + 1, done, small | small_new | stalled
-
-    value, grad = value_and_grad(x0)
-    start = (x0, value, grad, jnp.asarray(0), jnp.asarray(False), jnp.asarray(False))
-    x, value, grad, it, done, small = jax.lax.while_loop(cond, body, start)
-    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
-    return Solution(x, value, jnp.linalg.norm(grad), it, small & finite)
 
 
 def newton_fused(

@@ -30,7 +30,7 @@ from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
 from .blocks import map_over_rows
 from .estimate import Estimate
-from .optimize import Solution, lbfgs, newton, newton_fused
+from .optimize import Solution, lbfgs, newton_fused
 from .problem import Problem, to_original, to_standardised
 from .target import Layout, Target
 

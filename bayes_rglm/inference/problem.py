@@ -18,7 +18,7 @@ Examples
 >>> problem = make_problem(get_family("poisson"), True, np.arange(10.0)[:, None], np.ones(10), np.zeros(10),
 ...                        np.ones(10), 1.0)
 >>> problem.X.shape, float(problem.weights.sum())
-((10, 1), 10.0)
+((16, 1), 10.0)
 """
 
 from __future__ import annotations
