@@ -24,6 +24,7 @@ import numpy as np
 from .exceptions import DiagnosticsWarning
 from .labels import display_order, parameter_labels
 from .predictive import evaluate
+from .runtime import arviz
 
 if TYPE_CHECKING:
     import arviz as az
@@ -36,13 +37,8 @@ ESS_MIN = 100
 
 
 def _arviz():
-    """ArviZ, imported when first used (``import bayes_rglm`` does not pay for it), without its 1.0 notice."""
-    with warnings.catch_warnings():
-        # ArviZ announces its 1.0 refactor on import; we pin the 0.x InferenceData API.
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz
-
-    return arviz
+    """ArviZ, imported when first used (:func:`bayes_rglm.runtime.arviz`)."""
+    return arviz()
 
 
 def _dims(fit) -> tuple[dict, dict]:

@@ -1,4 +1,4 @@
-"""Compiled programs: counting XLA compilations, and a guard on the memory mappings they hold.
+"""Compiled programs: counting XLA compilations, and a guard on the memory mappings they hold; ArviZ on demand.
 
 Every program XLA compiles for the CPU keeps about six memory mappings (its
 code and data sections) for as long as JAX caches it, and JAX caches every
@@ -31,6 +31,7 @@ import gc
 import logging
 import os
 import threading
+import warnings
 
 import jax
 import numpy as np
@@ -86,6 +87,16 @@ class compilations:
     def __exit__(self, *exc) -> None:
         with _lock:
             _counters.remove(self.counter)
+
+
+def arviz():
+    """ArviZ, imported when first used (``import bayes_rglm`` does not pay for it), without its 1.0 notice."""
+    with warnings.catch_warnings():
+        # ArviZ announces its 1.0 refactor on import; we pin the 0.x InferenceData API.
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz
+
+    return arviz
 
 
 def bucket(n: int) -> int:

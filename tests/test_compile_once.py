@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import bayes_rglm as br
+from bayes_rglm.inference.target import build
 from bayes_rglm.runtime import compilations
 
 
@@ -82,3 +83,26 @@ def test_nuts_refit_with_a_new_seed_and_target_accept_compiles_nothing(chain_met
             fit = model.fit(X2, y2, method="nuts", seed=5, target_accept=0.9, progress=False, **options)
     assert counter.count == 0
     assert fit.samples["w0"].shape == (2, 100, 3, 1)
+
+
+def test_nuts_of_a_glm_starts_from_the_map_program_of_method_map(monkeypatch):
+    # Depth 0: one MAP serves every chain, and it is the program a MAP fit of the same shapes compiled.
+    from bayes_rglm.inference import nuts
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a GLM's chains do not need one MAP each")
+
+    monkeypatch.setattr(nuts, "optimise_batch", refuse)
+    X, y = _data(40, seed=11)
+    model = br.RGLM("poisson")
+    map_fit = model.fit(X, y, method="map", seed=0)
+    target = build(model, model.prepare(X, y))
+    with compilations() as counter:
+        starts = nuts._map_starts(target, 0, 4)
+    assert counter.count == 0
+    # Every chain starts within its jitter (1% of each value) of the one MAP, in the standardised
+    # coordinates (weights times the column scales), and no two chains start alike.
+    w0 = np.asarray(starts["w0"])[:, :, 0]  # (chains, features)
+    expected = map_fit.params["w0"][:, 0] * np.asarray(target.problem.scale)[: X.shape[1]]
+    assert np.all(np.ptp(w0, axis=0) > 0)
+    np.testing.assert_allclose(w0, np.broadcast_to(expected, w0.shape), rtol=0.05, atol=1e-3)
