@@ -204,7 +204,7 @@ def newton_fused(
         jnp.asarray(False),
         jnp.asarray(False),
         jnp.asarray(False),  # not fresh: the first pass evaluates the derivatives at x0
-        jnp.asarray(True),  # the first Hessian may be the approximate one
+        jnp.asarray(fast_hessian),  # the first Hessian may be the approximate one (where one is offered)
     )
     x, value, grad, hess, f, it, _, converged, _, _ = jax.lax.while_loop(cond, body, start)
     # One last Newton step with the factored Hessian: inside the quadratic region it squares the error
@@ -218,6 +218,79 @@ def newton_fused(
     )
     finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
     return Solution(x, value, jnp.linalg.norm(grad), it, converged & finite), hess
+
+
+def newton_cg(
+    objective: Callable,
+    value_and_grad: Callable,
+    hvp: Callable,
+    x0: jax.Array,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+    cg_iter: int = 200,
+):
+    """Truncated Newton: steps ``H p = g`` solved by conjugate gradients from Hessian-vector products.
+
+    No Hessian is formed: a CG iteration costs one ``hvp(x, v)`` (about two
+    gradients), so a step costs a fraction of a dense Hessian where the rows
+    are many.  CG stops at a relative residual ``min(0.5, sqrt(|g| / max(1,
+    |f|)))`` (Eisenstat-Walker forcing: loose far from the optimum, tight near
+    it), after ``cg_iter`` iterations, or at a direction of non-positive
+    curvature (Steihaug), keeping the step built so far (the gradient when
+    there is none), so every step is a descent direction.  Armijo backtracking
+    as :func:`newton_fused`.  Stops when half the estimated decrement ``g'p /
+    2`` falls below ``tol * max(1, |f|)``, when no decrease is representable,
+    or after ``max_iter`` steps.
+    """
+
+    def cg(x, grad, forcing):
+        def cond(state):
+            p, r, d, rr, k, stop = state
+            return (~stop) & (k < cg_iter)
+
+        def body(state):
+            p, r, d, rr, k, _ = state
+            hd = hvp(x, d)
+            curvature = jnp.vdot(d, hd)
+            negative = ~(curvature > 0)  # also NaN
+            alpha = rr / jnp.where(negative, 1.0, curvature)
+            p_new = jnp.where(negative, p, p + alpha * d)
+            r_new = jnp.where(negative, r, r - alpha * hd)
+            rr_new = jnp.vdot(r_new, r_new)
+            d_new = r_new + (rr_new / jnp.where(rr > 0, rr, 1.0)) * d
+            done = negative | (jnp.sqrt(rr_new) <= forcing * jnp.linalg.norm(grad))
+            return p_new, r_new, d_new, rr_new, k + 1, done
+
+        zero = jnp.zeros_like(grad)
+        start = (zero, grad, grad, jnp.vdot(grad, grad), jnp.asarray(0), jnp.asarray(False))
+        p, *_ = jax.lax.while_loop(cond, body, start)
+        return p
+
+    def cond(state):
+        x, value, grad, it, done = state
+        return (~done) & (it < max_iter)
+
+    def body(state):
+        x, value, grad, it, _ = state
+        forcing = jnp.minimum(0.5, jnp.sqrt(jnp.linalg.norm(grad) / jnp.maximum(1.0, jnp.abs(value))))
+        step = cg(x, grad, forcing)
+        slope = jnp.vdot(grad, step)
+        step, slope = jax.lax.cond(
+            jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
+        )
+        small = 0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))
+        full_value, full_grad = value_and_grad(x - step)
+        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
+        x_new = jnp.where(accepted, x - t * step, x)
+        value_new, grad_new = jax.lax.cond(
+            accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
+        )
+        return x_new, value_new, grad_new, it + 1, small | ~accepted
+
+    value, grad = value_and_grad(x0)
+    x, value, grad, it, done = jax.lax.while_loop(cond, body, (x0, value, grad, jnp.asarray(0), jnp.asarray(False)))
+    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(grad))
+    return Solution(x, value, jnp.linalg.norm(grad), it, done & finite)
 
 
 def _two_loop(grad, s_hist, y_hist, rho, count, memory):

@@ -30,7 +30,7 @@ from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
 from .blocks import map_over_rows
 from .estimate import Estimate
-from .optimize import Solution, lbfgs, newton_fused
+from .optimize import Solution, lbfgs, newton_cg, newton_fused
 from .problem import Problem, to_original, to_standardised
 from .target import Layout, Target
 
@@ -43,11 +43,20 @@ _PERFECT = -1e-8  # a row log-likelihood above this is predicted with certainty
 
 
 @compiled_cache(maxsize=64)
-def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool = False):
+def _compiled_fit(
+    layout: Layout,
+    use_prior: bool,
+    max_iter: int,
+    tol: float,
+    polish: bool,
+    small: bool = False,
+    approach: bool = False,
+):
     """One jitted call: optimise, then the map to original coordinates and the observed information.
 
     Hidden layers: L-BFGS, then (``polish``) damped Newton with the exact
-    Hessian summed over row blocks, whose last Hessian is the observed
+    Hessian summed over row blocks (after truncated Newton steps from
+    Hessian-vector products with ``approach``), whose last Hessian is the observed
     information (and Laplace's precision).  Without the polish, or with
     nuisance parameters, the observed information is computed apart, when
     first needed (:func:`observed_information`).
@@ -98,10 +107,23 @@ def _compiled_fit(layout: Layout, use_prior: bool, max_iter: int, tol: float, po
             # would make Laplace fail). Kept only if it lowers the objective. Value, gradient and Hessian
             # come from one pass over the row blocks, and the last Hessian is returned: where L-BFGS has
             # converged, the whole polish, standard errors and Laplace included, costs one Hessian.
-            polished, hess = newton_fused(lambda t: derivatives(t, problem), f, first.x, tol, max_iter, vg)
+            iterations, start = first.iterations, first.x
+            if approach:
+                # Where a Hessian costs much (rows x parameters^2 above POLISH_COST), truncated Newton steps from
+                # Hessian-vector products approach the mode first (L-BFGS often stops short on nets at large N,
+                # where full Newton steps through a non-convex region cost one Hessian each); the Newton loop
+                # below then usually needs the one Hessian at the mode.
+                def hvp(x, v):
+                    return jax.jvp(lambda t: vg(t)[1], (x,), (v,))[1]
+
+                near = newton_cg(f, vg, hvp, first.x, tol, max_iter)
+                ok = jnp.isfinite(near.value) & (near.value <= first.value)
+                start = jnp.where(ok, near.x, first.x)
+                iterations = iterations + jnp.where(ok, near.iterations, 0)
+            polished, hess = newton_fused(lambda t: derivatives(t, problem), f, start, tol, max_iter, vg)
             better = jnp.isfinite(polished.value) & (polished.value <= first.value)
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
-            best = best._replace(iterations=first.iterations + jnp.where(better, polished.iterations, 0))
+            best = best._replace(iterations=iterations + jnp.where(better, polished.iterations, 0))
             return best, jnp.where(better, hess, jnp.nan)
 
     def run(start, problem):
@@ -199,7 +221,9 @@ def optimise(
             "goes to 0); use method='svi' or 'nuts', or a fixed GaussianPrior for MAP and Laplace"
         )
     polish = _polish(layout, problem.X.shape[0], polish)
-    run = _compiled_fit(layout, use_prior, int(max_iter), float(tol), polish, is_small(problem.X.shape[0], layout.size))
+    rows = problem.X.shape[0]
+    approach = polish and rows * float(layout.size) ** 2 > POLISH_COST  # see _compiled_fit
+    run = _compiled_fit(layout, use_prior, int(max_iter), float(tol), polish, is_small(rows, layout.size), approach)
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     results = []
