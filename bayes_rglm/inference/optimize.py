@@ -42,43 +42,39 @@ class Solution(NamedTuple):
 
 
 class Factor(NamedTuple):
-    """A Jacobi-scaled symmetric matrix and its Cholesky factor (NaN where not positive definite)."""
+    """A Cholesky factor of a Jacobi-scaled symmetric matrix, or of its absolute value where it is not
+    positive definite; ``ok`` says which."""
 
-    scaled: jax.Array
     d: jax.Array
     chol: jax.Array
     ok: jax.Array
 
 
 def factor(hessian: jax.Array) -> Factor:
-    """Symmetrise, Jacobi-scale and try a Cholesky factorisation of ``hessian``."""
+    """Symmetrise and Jacobi-scale ``hessian``, then factor it by Cholesky.
+
+    Where it is not positive definite (a saddle or a non-convex region, e.g. ``(beta, log sigma)`` far
+    from the optimum) the factor is that of ``|H| = V |Lambda| V'`` (absolute eigenvalues, floored at
+    1e-10 of the largest): its "saddle-free" Newton step stays a descent direction.  The one
+    eigendecomposition sits here, so every solve with the factor is a pair of triangular solves.
+    """
     h = 0.5 * (hessian + hessian.T)
     d = 1.0 / jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(h)), 1e-300))
     scaled = h * d[:, None] * d[None, :]
     chol = jnp.linalg.cholesky(scaled)
-    return Factor(scaled, d, chol, jnp.all(jnp.isfinite(chol)))
+    ok = jnp.all(jnp.isfinite(chol))
+
+    def saddle_free(_):
+        evals, evecs = jnp.linalg.eigh(scaled)
+        floor = 1e-10 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
+        return jnp.linalg.cholesky((evecs * jnp.maximum(jnp.abs(evals), floor)) @ evecs.T)
+
+    return Factor(d, jax.lax.cond(ok, lambda _: chol, saddle_free, None), ok)
 
 
 def solve(f: Factor, grad: jax.Array) -> jax.Array:
-    """``H^{-1} g`` by the Cholesky factor; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not pos. definite."""
-    g = grad * f.d
-
-    def by_cholesky(_):
-        return jax.scipy.linalg.cho_solve((f.chol, True), g)
-
-    def by_eigen(_):
-        # Not positive definite (a saddle or a non-convex region, e.g. (beta, log sigma) far from the
-        # optimum): invert |eigenvalues|, a "saddle-free" Newton step, which stays a descent direction.
-        evals, evecs = jnp.linalg.eigh(f.scaled)
-        floor = 1e-10 * jnp.maximum(jnp.max(jnp.abs(evals)), 1e-300)
-        return evecs @ ((evecs.T @ g) / jnp.maximum(jnp.abs(evals), floor))
-
-    return jax.lax.cond(f.ok, by_cholesky, by_eigen, None) * f.d
-
-
-def newton_direction(hessian: jax.Array, grad: jax.Array) -> jax.Array:
-    """``H^{-1} g`` with Jacobi scaling; ``|H|^{-1} g`` (absolute eigenvalues) where ``H`` is not positive definite."""
-    return solve(factor(hessian), grad)
+    """``H^{-1} g`` from the factor (``|H|^{-1} g`` where ``H`` is not positive definite)."""
+    return jax.scipy.linalg.cho_solve((f.chol, True), grad * f.d) * f.d
 
 
 def _line_search(objective, x, value, step, slope, max_halvings=50, first=None):
@@ -199,7 +195,7 @@ def newton_fused(
         jnp.asarray(jnp.inf, x0.dtype),
         jnp.zeros_like(x0),
         eye,
-        factor(eye),
+        Factor(jnp.ones_like(x0), eye, jnp.asarray(True)),
         jnp.asarray(0),
         jnp.asarray(False),
         jnp.asarray(False),
