@@ -55,11 +55,13 @@ def _compiled_fit(
     """One jitted call: optimise, then the map to original coordinates and the observed information.
 
     Hidden layers: L-BFGS, then (``polish``) damped Newton with the exact
-    Hessian summed over row blocks (after truncated Newton steps from
-    Hessian-vector products with ``approach``), whose last Hessian is the observed
-    information (and Laplace's precision).  Without the polish, or with
-    nuisance parameters, the observed information is computed apart, when
-    first needed (:func:`observed_information`).
+    Hessian summed over row blocks.  With ``approach`` (a Hessian costs more
+    than :data:`POLISH_COST`) truncated Newton steps from Hessian-vector
+    products come first, and the Newton loop's last Hessian is returned as
+    the observed information (without nuisance parameters) and Laplace's
+    precision: it was evaluated one (final, tiny) Newton step before the
+    optimum.  Otherwise the observed information is computed at the optimum
+    itself, when first needed (:func:`observed_information`).
     """
     model, n_params = layout.model, layout.size
     objective = obj.negative_log_density(layout, use_prior, unconstrained=True)
@@ -139,7 +141,12 @@ def _compiled_fit(
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None, original, None
         jacobian = jax.jacfwd(lambda t: layout.ravel(to_original(layout.unravel(t), problem.shift, problem.scale)))
-        # Hidden layers: the polish's unconstrained Hessian, which Laplace uses as its precision.
+        if model.depth > 0 and not approach:
+            # The polish's last Hessian belongs to the point before its final Newton step (a relative
+            # difference of the order of the final decrement, ~1e-4). Where a Hessian is cheap the information
+            # is computed again at the optimum itself, when first needed (observed_information).
+            last = None
+        # Hidden layers, where a Hessian costs much: the polish's last one is Laplace's precision.
         precision = last if model.depth > 0 else None
         return solution, pointwise, information(theta_c, problem, last), jacobian(theta_c), original, precision
 
@@ -164,8 +171,8 @@ class Optimum(NamedTuple):
     """An optimisation's outcome, with what Laplace needs: the standardised problem and the information.
 
     ``information`` is None above :data:`MAX_COVARIANCE` parameters, and for
-    hidden layers without the Newton polish or with nuisance parameters
-    (computed when first needed, by :func:`observed_information`).
+    hidden layers unless a Hessian is costly, polished and free of nuisance
+    parameters (computed when first needed, by :func:`observed_information`).
     """
 
     solution: Solution
@@ -179,7 +186,7 @@ class Optimum(NamedTuple):
     original: np.ndarray  # the optimum, constrained, in the original coordinates (the layout's flat vector)
     use_prior: bool = True
     polished: bool = False
-    precision: np.ndarray | None = None  # hidden layers, polished: the unconstrained Hessian at the optimum
+    precision: np.ndarray | None = None  # hidden layers, polished, costly Hessian: the polish's last (unconstrained)
 
     def params(self, theta: np.ndarray | None = None) -> dict:
         """Parameters, constrained and in the original coordinates: the optimum's, or those of flat
@@ -279,9 +286,9 @@ def optimise_batch(target: Target, use_prior: bool, seed: int, num_starts: int) 
 def observed_information(opt: Optimum) -> np.ndarray | None:
     """The observed information at the optimum (standardised coordinates, nuisance on its natural scale).
 
-    The one the solver already has (depth 0; hidden layers after the Newton
-    polish, without nuisance parameters); otherwise the exact Hessian is
-    computed now, summed over row blocks.  None above
+    The one the solver already has (depth 0; hidden layers polished with a
+    costly Hessian, without nuisance parameters); otherwise the exact Hessian
+    at the optimum is computed now, summed over row blocks.  None above
     :data:`MAX_COVARIANCE` parameters.
     """
     if opt.information is not None or opt.jacobian is None:
