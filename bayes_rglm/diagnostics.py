@@ -36,11 +36,6 @@ RHAT_MAX = 1.01
 ESS_MIN = 100
 
 
-def _arviz():
-    """ArviZ, imported when first used (:func:`bayes_rglm.runtime.arviz`)."""
-    return arviz()
-
-
 def _dims(fit) -> tuple[dict, dict]:
     model = fit.model
     depth = model.depth
@@ -71,7 +66,7 @@ def _require_data(fit, what: str):
 
 def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.InferenceData:
     """The fit as ``arviz.InferenceData`` (posterior methods only)."""
-    az = _arviz()
+    az = arviz()
     if fit.samples is None:
         raise ValueError(f"to_arviz needs posterior draws; method {fit.method!r} has none (use laplace, svi or nuts)")
     data = _require_data(fit, "to_arviz")
@@ -99,7 +94,7 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
 
 def _summary(data, prob: float) -> pd.DataFrame:
     """``az.summary``, quiet about single-chain posteriors (Laplace, SVI), whose r-hat is NaN by design."""
-    az = _arviz()
+    az = arviz()
     logger = logging.getLogger("arviz")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -111,7 +106,7 @@ def _summary(data, prob: float) -> pd.DataFrame:
 
 def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """ArviZ's summary of every scalar parameter; with hidden layers, a note says to read the function summary."""
-    az = _arviz()
+    az = arviz()
     dims, coords = _dims(fit)
     names = sorted(fit.samples)
     posterior = az.from_dict(posterior={k: np.asarray(fit.samples[k]) for k in names}, coords=coords, dims=dims)
@@ -180,7 +175,7 @@ def _extreme(table: xr.Dataset, reduce) -> float:
 
 def check_diagnostics(fit) -> None:
     """Warn on divergences, r-hat above 1.01 or bulk ESS below 100 (function space with hidden layers)."""
-    az = _arviz()
+    az = arviz()
     divergences = fit.info.get("divergences", 0)
     problems = []
     if divergences:

@@ -77,16 +77,7 @@ def blocked_hessian(block_objective: Callable, theta: jax.Array, arrays: tuple, 
     """``sum over row blocks of hessian(block_objective)(theta, *block)``, one block at a time (a ``lax.scan``).
 
     ``block_objective(theta, *arrays)`` must sum over the leading (row) axis of
-    each array; ``chunk`` divides that axis.
+    each array; ``chunk`` divides that axis.  The Hessian of
+    :func:`blocked_derivatives`.
     """
-    hessian = jax.hessian(block_objective)
-    blocks = split_rows(arrays, chunk)
-    if blocks is None:
-        return hessian(theta, *arrays)
-
-    def body(total, block):
-        return total + hessian(theta, *block), None
-
-    zeros = jnp.zeros((theta.size, theta.size), theta.dtype)
-    total, _ = jax.lax.scan(body, zeros, blocks)
-    return total
+    return blocked_derivatives(block_objective, theta, arrays, chunk)[2]

@@ -221,8 +221,8 @@ def _compile_meanwhile(init, chunk, layout: Layout, problem: Problem, keys) -> t
     def work():
         try:
             zeros = {k: jax.device_put(np.zeros((num_chains, *shape))) for k, shape in layout.shapes.items()}
-            states = init(zeros, keys, problem, _hyper(0, 0, 0.8)[-1])
-            jax.block_until_ready(chunk(states, problem, _hyper(0, 0, 0.8)))  # total 0: every step masked
+            hyper = _hyper(0, 0, 0.8)  # total 0: every step masked
+            jax.block_until_ready(chunk(init(zeros, keys, problem, hyper[-1]), problem, hyper))
         except Exception:  # noqa: BLE001 - the real call reports any real error
             pass
 

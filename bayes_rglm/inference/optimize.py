@@ -102,6 +102,23 @@ def _line_search(objective, x, value, step, slope, max_halvings=50, first=None):
     return t, trial, accept((t, trial))
 
 
+def _descend(objective, value_and_grad, x, value, grad, step):
+    """One step along ``-step`` (along ``-grad`` where ``step`` is not a descent direction), shortened by
+    :func:`_line_search`; the full step is tried with its gradient, accepted in most iterations, so no
+    second pass.  Returns ``(x_new, value_new, grad_new, slope, accepted)``, ``slope = g'step``."""
+    slope = jnp.vdot(grad, step)
+    step, slope = jax.lax.cond(
+        jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
+    )
+    full_value, full_grad = value_and_grad(x - step)
+    t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
+    x_new = jnp.where(accepted, x - t * step, x)
+    value_new, grad_new = jax.lax.cond(
+        accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
+    )
+    return x_new, value_new, grad_new, slope, accepted
+
+
 def newton_fused(
     derivatives: Callable,
     objective: Callable,
@@ -269,18 +286,10 @@ def newton_cg(
     def body(state):
         x, value, grad, it, _ = state
         forcing = jnp.minimum(0.5, jnp.sqrt(jnp.linalg.norm(grad) / jnp.maximum(1.0, jnp.abs(value))))
-        step = cg(x, grad, forcing)
-        slope = jnp.vdot(grad, step)
-        step, slope = jax.lax.cond(
-            jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
+        x_new, value_new, grad_new, slope, accepted = _descend(
+            objective, value_and_grad, x, value, grad, cg(x, grad, forcing)
         )
         small = 0.5 * slope <= tol * jnp.maximum(1.0, jnp.abs(value))
-        full_value, full_grad = value_and_grad(x - step)
-        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
-        x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new = jax.lax.cond(
-            accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
-        )
         return x_new, value_new, grad_new, it + 1, small | ~accepted
 
     value, grad = value_and_grad(x0)
@@ -346,17 +355,7 @@ def lbfgs(
     def body(state):
         x, value, grad, s_hist, y_hist, rho, count, it, _ = state
         step = _two_loop(grad, s_hist, y_hist, rho, count, memory)
-        slope = jnp.vdot(grad, step)
-        step, slope = jax.lax.cond(
-            jnp.isfinite(slope) & (slope > 0), lambda: (step, slope), lambda: (grad, jnp.vdot(grad, grad))
-        )
-        # The full step is tried with its gradient (accepted in most iterations, so no second pass).
-        full_value, full_grad = value_and_grad(x - step)
-        t, trial, accepted = _line_search(objective, x, value, step, slope, first=full_value)
-        x_new = jnp.where(accepted, x - t * step, x)
-        value_new, grad_new = jax.lax.cond(
-            accepted & (t == 1.0), lambda: (full_value, full_grad), lambda: value_and_grad(x_new)
-        )
+        x_new, value_new, grad_new, _, accepted = _descend(objective, value_and_grad, x, value, grad, step)
         s_new, y_new = x_new - x, grad_new - grad
         curvature = jnp.vdot(s_new, y_new)
         keep = accepted & (curvature > 1e-12 * jnp.vdot(y_new, y_new))

@@ -126,7 +126,10 @@ def _compiled_fit(
             better = jnp.isfinite(polished.value) & (polished.value <= first.value)
             best = jax.tree_util.tree_map(lambda a, b: jnp.where(better, a, b), polished, first)
             best = best._replace(iterations=iterations + jnp.where(better, polished.iterations, 0))
-            return best, jnp.where(better, hess, jnp.nan)
+            # The last Hessian belongs to the point before the final Newton step (a relative difference of
+            # the order of the final decrement, ~1e-4): kept only where a Hessian is costly. Where it is cheap
+            # the information is computed again at the optimum itself, when first needed.
+            return best, (jnp.where(better, hess, jnp.nan) if approach else None)
 
     def run(start, problem):
         # The start is constrained, in the original coordinates: mapped here, so a fit runs no eager JAX op.
@@ -141,11 +144,6 @@ def _compiled_fit(
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None, original, None
         jacobian = jax.jacfwd(lambda t: layout.ravel(to_original(layout.unravel(t), problem.shift, problem.scale)))
-        if model.depth > 0 and not approach:
-            # The polish's last Hessian belongs to the point before its final Newton step (a relative
-            # difference of the order of the final decrement, ~1e-4). Where a Hessian is cheap the information
-            # is computed again at the optimum itself, when first needed (observed_information).
-            last = None
         # Hidden layers, where a Hessian costs much: the polish's last one is Laplace's precision.
         precision = last if model.depth > 0 else None
         return solution, pointwise, information(theta_c, problem, last), jacobian(theta_c), original, precision
