@@ -265,19 +265,22 @@ def _compiled_fit_batch(layout: Layout, use_prior: bool, max_iter: int, tol: flo
     return jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish), (0, None)), small)
 
 
-def optimise_batch(target: Target, use_prior: bool, seed: int, num_starts: int) -> dict:
+def optimise_batch(
+    target: Target, use_prior: bool, seed: int, num_starts: int, *, max_iter: int = 100, polish: bool | None = None
+) -> dict:
     """Optimise from ``num_starts`` random starts at once (one vmapped program); the optima, stacked.
 
     Start ``c`` is :func:`optimise`'s first start for seed ``seed + 1000 c``.  The optima are returned
     as ``{site: (num_starts, ...)}`` on the unconstrained scale in the standardised coordinates of
-    ``target.problem`` (as NUTS samples them).
+    ``target.problem`` (as NUTS samples them).  ``max_iter`` and ``polish`` as in :func:`optimise`
+    (hidden layers: at most ``20 max_iter`` L-BFGS iterations).
     """
     layout, problem, data = target
-    polish = _polish(layout, problem.X.shape[0], None)
+    polish = _polish(layout, problem.X.shape[0], polish)
     starts = [
         layout.ravel(layout.initial_params(data, np.random.default_rng(seed + 1000 * c))) for c in range(num_starts)
     ]
-    run = _compiled_fit_batch(layout, use_prior, 100, 1e-10, polish, is_small(problem.X.shape[0], layout.size))
+    run = _compiled_fit_batch(layout, use_prior, max_iter, 1e-10, polish, is_small(problem.X.shape[0], layout.size))
     return layout.unravel(np.asarray(run(jax.device_put(np.stack(starts)), problem)[0].x))
 
 
