@@ -26,7 +26,7 @@ likelihood, ``sigma ~ HalfNormal(2.5 sd(y))``, NUTS with numpyro's defaults
 ``--warmup`` warm-up and ``--samples`` kept iterations per chain, 2 chains run
 sequentially, float64.  bayes_rglm: ``RGLM("gaussian", hidden=..., activation="tanh",
 prior=GaussianPrior(scale=1.0)).fit(X, y, method="nuts", ...)``, which starts
-each chain from its own MAP fit (time included in the call; reported separately
+each chain from 200 L-BFGS steps towards its own MAP (time included in the call; reported separately
 as ``fit.info["map_init_time"]``).  Hand-written: ``MCMC(NUTS(model), ...)``
 with numpyro's default initialisation (uniform in [-2, 2], unconstrained).
 
@@ -415,7 +415,7 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
         "instead of a Gamma(3, 1) prior on the precision. *sin*: 100 points, y = sin(2x) + N(0, 0.2^2), "
         "x ~ U(-2, 2), one tanh layer of 10 units. *bayes_rglm*: `RGLM('gaussian', hidden=..., activation='tanh', "
         "prior=GaussianPrior(scale=1.0)).fit(X, y, method='nuts', num_chains=2, chain_method='sequential')`, "
-        "which starts each chain from its own MAP fit (included in its time). *hand-written numpyro*: "
+        "which starts each chain from 200 L-BFGS steps towards its own MAP (included in its time). *hand-written numpyro*: "
         "`MCMC(NUTS(model))` with numpyro's default initialisation. Every fit runs in a fresh subprocess, after "
         "one tiny start-up fit there; for each seed the two implementations run back to back (order alternating "
         "from seed to seed), so that a per-seed ratio compares runs close in time. Each fit builds a new sampler, "
