@@ -179,6 +179,20 @@ def as_vector(values, n: int, argument: str, allow_none: bool = False) -> np.nda
     return array
 
 
+def as_weights(weights, n: int) -> np.ndarray | None:
+    """Check prior weights: one finite, non-negative number per row, not all zero (None passes)."""
+    if isinstance(weights, str | bytes):
+        raise TypeError(f"weights must be numeric, one per row (e.g. weights=df['count']), got {weights!r}")
+    weights = as_vector(weights, n, "weights", allow_none=True)
+    if weights is None:
+        return None
+    if np.any(weights < 0):
+        raise ValueError(f"weights must be non-negative; first violation at {first_violation(weights < 0, weights)}")
+    if not np.any(weights > 0):
+        raise ValueError("weights are all zero; at least one row needs a positive weight (e.g. weights=np.ones(n))")
+    return weights
+
+
 def first_violation(mask: np.ndarray, values: np.ndarray) -> str:
     """Describe the first entry where ``mask`` is True: ``'index 3 (value 2.0)'``."""
     i = int(np.argmax(mask))

@@ -71,13 +71,16 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
         raise ValueError(f"to_arviz needs posterior draws; method {fit.method!r} has none (use laplace, svi or nuts)")
     data = _require_data(fit, "to_arviz")
     dims, coords = _dims(fit)
-    dims = {**dims, "y": ["obs"], "X": ["obs", "feature"], "offset": ["obs"], "trials": ["obs"]}
+    dims = {**dims, "y": ["obs"], "X": ["obs", "feature"], "offset": ["obs"], "trials": ["obs"], "weights": ["obs"]}
+    weights = np.ones(len(data.y)) if data.weights is None else data.weights
     coords["obs"] = list(range(len(data.y)))
     groups = {
         "posterior": {k: np.asarray(v) for k, v in fit.samples.items()},
-        "log_likelihood": {"y": fit.log_likelihood(data.X, data.y, offset=data.offset, trials=data.trials)},
+        "log_likelihood": {
+            "y": fit.log_likelihood(data.X, data.y, offset=data.offset, trials=data.trials, weights=weights)
+        },
         "observed_data": {"y": data.y},
-        "constant_data": {"X": data.X, "offset": data.offset, "trials": data.trials},
+        "constant_data": {"X": data.X, "offset": data.offset, "trials": data.trials, "weights": weights},
     }
     stats = fit.info.get("sample_stats")
     if stats:
@@ -85,7 +88,15 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
     if posterior_predictive:
         draws = fit._draws()
         y_rep = evaluate(
-            fit.model, "sample", draws, data.X, None, data.offset, data.trials, key=jax.random.PRNGKey(seed)
+            fit.model,
+            "sample",
+            draws,
+            data.X,
+            None,
+            data.offset,
+            data.trials,
+            key=jax.random.PRNGKey(seed),
+            weights=weights,
         )
         chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
         groups["posterior_predictive"] = {"y": y_rep.reshape(chains, n_draws, -1)}

@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jax.scipy.special import gammaln
+from scipy.special import xlogy
 
 from .likelihoods import (
     categorical_logits,
@@ -84,6 +86,48 @@ class Family:
     can_separate: bool = False  # the MLE fails to exist when some rows are predicted with certainty
     y_scaled: bool = False  # eta is on the scale of y (gaussian, tobit): priors autoscale by sd(y)
     latent_mean: bool = False  # eta is the mean of a latent y whatever the link (tobit): start at mean(y)
+    # Prior weights (R's ``glm(weights=)``).  ``dispersion(nuisance, w)``: the nuisance of a row of weight
+    # ``w`` for families whose dispersion is divided by it (gaussian: sigma / sqrt(w); gamma: shape * w).
+    # None: the row's log-likelihood is multiplied by ``w`` (frequency weights for counts and classes).
+    dispersion: Callable | None = None
+    # R's GLM quantities, in numpy on the GLM scale (binomial: proportions y / trials with weight w trials):
+    # ``unit_deviance(y, mu, nu)`` (deviance = sum_i w_i d_i) and ``variance(mu, nu)`` (Pearson residuals);
+    # None where R's family has none (tobit, categorical, ordinal: the deviance is -2 log-likelihood).
+    # ``pearson_dispersion``: R's summary.glm estimates the dispersion (gaussian, gamma); else it is 1.
+    unit_deviance: Callable | None = None
+    variance: Callable | None = None
+    pearson_dispersion: bool = False
+
+    def row_nuisance(self, nuisance, weights):
+        """The nuisance parameters of rows with prior ``weights`` (unchanged without a dispersion)."""
+        return nuisance if self.dispersion is None or weights is None else self.dispersion(nuisance, weights)
+
+    def _weighted(self, fn, eta, y, link, nuisance, trials, weights):
+        if weights is None:
+            return fn(eta, y, link, nuisance, trials)
+        if self.dispersion is None:
+            return weights * fn(eta, y, link, nuisance, trials)
+        used = weights > 0  # weight-0 rows (padding) count 0; a safe weight keeps their terms finite
+        safe = jnp.where(used, weights, 1.0)
+        return jnp.where(used, fn(eta, y, link, self.dispersion(nuisance, safe), trials), 0.0)
+
+    def weighted_log_likelihood(self, eta, y, link, nuisance, trials, weights):
+        """Row ``i``'s contribution to the log-likelihood under prior weight ``w_i``.
+
+        ``w_i log p(y_i)`` for families without a dispersion (frequency weights: a weight of 2
+        is a repeated row); ``log p(y_i | dispersion phi / w_i)`` for gaussian and gamma, as
+        R's ``glm`` and statsmodels' ``var_weights``; 0 where ``w_i = 0``.
+        """
+        return self._weighted(self.log_likelihood, eta, y, link, nuisance, trials, weights)
+
+    def weighted_kernel(self, eta, y, link, nuisance, trials, weights):
+        """:meth:`weighted_log_likelihood` without the ``log_base`` term (:meth:`weighted_base`)."""
+        return self._weighted(self.kernel or self.log_likelihood, eta, y, link, nuisance, trials, weights)
+
+    def weighted_base(self, y, trials, weights):
+        """The ``log_base`` term per row, weighted as :meth:`weighted_log_likelihood` weights its row."""
+        base = self.log_base_measure(y, trials)
+        return weights * base if self.dispersion is None else jnp.where(weights > 0, base, 0.0)
 
     def log_kernel(self, eta, y, link, nuisance, trials):
         """``log_likelihood`` without the ``log_base`` term (the whole of it when there is none)."""
@@ -119,19 +163,34 @@ def _probability(link, eta):
     return jnp.exp(link.log_cdf(eta))
 
 
-def Gaussian(sigma_prior: dist.Distribution | None = None, sigma: float | None = None) -> Family:
+def _check_weights_kind(weights: str) -> bool:
+    if weights not in ("prior", "frequency"):
+        raise ValueError(f"weights={weights!r} is not known; use 'prior' (R's glm: dispersion / w) or 'frequency'")
+    return weights == "prior"
+
+
+def Gaussian(
+    sigma_prior: dist.Distribution | None = None, sigma: float | None = None, weights: str = "prior"
+) -> Family:
     """Normal likelihood ``y ~ N(f(eta), sigma^2)``; default ``sigma ~ HalfNormal(2.5 sd(y))``.
 
     ``sigma=`` fixes the noise scale (a known-variance model): no ``sigma``
-    parameter is then estimated.
+    parameter is then estimated.  ``weights="prior"``: a row of weight ``w``
+    has variance ``sigma^2 / w`` (R's ``glm``); ``"frequency"``: its
+    log-likelihood counts ``w`` times (a repeated row; scikit-learn's
+    ``sample_weight``).
     """
+    prior_weights = _check_weights_kind(weights)
     if sigma is not None:
         if isinstance(sigma, bool) or not isinstance(sigma, int | float) or not 0 < sigma < np.inf:
             raise ValueError(f"sigma must be a positive finite number (a fixed noise scale), got {sigma!r}")
         if sigma_prior is not None:
             raise ValueError("give sigma (fixed) or sigma_prior (estimated), not both")
     fixed = None if sigma is None else float(sigma)
-    scale = (lambda nu: nu["sigma"]) if fixed is None else (lambda nu: fixed)
+
+    def scale(nu):
+        return nu["sigma"] if "sigma" in nu else fixed  # a fixed sigma is in nu only as a row's sigma / sqrt(w)
+
     return Family(
         "gaussian",
         "identity",
@@ -142,8 +201,12 @@ def Gaussian(sigma_prior: dist.Distribution | None = None, sigma: float | None =
         validate_real("gaussian"),
         (sigma_parameter(sigma_prior),) if fixed is None else (),
         description="real y: linear regression" + ("" if fixed is None else f" (sigma fixed at {fixed:g})"),
-        options=() if fixed is None else (("sigma", fixed),),
+        options=(() if fixed is None else (("sigma", fixed),)) + (() if prior_weights else (("weights", weights),)),
         y_scaled=True,
+        dispersion=(lambda nu, w: {**nu, "sigma": scale(nu) / jnp.sqrt(w)}) if prior_weights else None,
+        unit_deviance=lambda y, mu, nu: np.square(y - mu),
+        variance=lambda mu, nu: np.ones_like(mu),
+        pearson_dispersion=True,
     )
 
 
@@ -172,6 +235,8 @@ def Bernoulli() -> Family:
         validate_bernoulli,
         proba=proba,
         description="binary y in {0, 1}",
+        unit_deviance=_binomial_deviance,
+        variance=lambda mu, nu: mu * (1.0 - mu),
         discrete=True,
         can_separate=True,
     )
@@ -205,6 +270,8 @@ def Binomial() -> Family:
         validate_binomial,
         uses_trials=True,
         description="successes out of trials (trials=)",
+        unit_deviance=_binomial_deviance,
+        variance=lambda mu, nu: mu * (1.0 - mu),
         kernel=kernel,
         log_base=log_choose,
         discrete=True,
@@ -267,6 +334,26 @@ def _mean_family(
     )
 
 
+# --- R's unit deviances (numpy, on the GLM scale: binomial y and mu are proportions) ---------------
+
+
+def _binomial_deviance(y, mu, nu):
+    return 2.0 * (xlogy(y, y / mu) + xlogy(1.0 - y, (1.0 - y) / (1.0 - mu)))
+
+
+def _poisson_deviance(y, mu, nu):
+    return 2.0 * (xlogy(y, y / mu) - (y - mu))
+
+
+def _gamma_deviance(y, mu, nu):
+    return -2.0 * (np.log(y / mu) - (y - mu) / mu)
+
+
+def _negative_binomial_deviance(y, mu, nu):
+    theta = np.asarray(nu["concentration"])
+    return 2.0 * (xlogy(y, y / mu) - (y + theta) * np.log((y + theta) / (mu + theta)))
+
+
 def _minus_log_factorial(y):
     return -gammaln(y + 1.0)
 
@@ -289,11 +376,18 @@ def Poisson() -> Family:
         log_base=_minus_log_factorial,
         discrete=True,
         can_separate=True,
+        unit_deviance=_poisson_deviance,
+        variance=lambda mu, nu: mu,
     )
 
 
-def Gamma(concentration_prior: dist.Distribution | None = None) -> Family:
-    """``y ~ Gamma(shape=a, rate=a/mu)`` with ``mu = f(eta)``; ``a`` is ``concentration``."""
+def Gamma(concentration_prior: dist.Distribution | None = None, weights: str = "prior") -> Family:
+    """``y ~ Gamma(shape=a, rate=a/mu)`` with ``mu = f(eta)``; ``a`` is ``concentration``.
+
+    ``weights="prior"``: a row of weight ``w`` has shape ``a w`` (dispersion ``1 / (a w)``, R's
+    ``glm``); ``"frequency"``: its log-likelihood counts ``w`` times.
+    """
+    prior_weights = _check_weights_kind(weights)
 
     def log_density(y, log_mu, nu):
         a = nu["concentration"]
@@ -308,6 +402,11 @@ def Gamma(concentration_prior: dist.Distribution | None = None) -> Family:
         validate_positive("gamma"),
         (concentration_parameter(concentration_prior),),
         "positive real y",
+        dispersion=(lambda nu, w: {**nu, "concentration": nu["concentration"] * w}) if prior_weights else None,
+        options=() if prior_weights else (("weights", weights),),
+        unit_deviance=_gamma_deviance,
+        variance=lambda mu, nu: np.square(mu),
+        pearson_dispersion=True,
     )
 
 
@@ -337,6 +436,8 @@ def NegativeBinomial(concentration_prior: dist.Distribution | None = None) -> Fa
         "over-dispersed counts",
         log_base=_minus_log_factorial,
         discrete=True,
+        unit_deviance=_negative_binomial_deviance,
+        variance=lambda mu, nu: mu + np.square(mu) / np.asarray(nu["concentration"]),
     )
 
 
@@ -440,6 +541,18 @@ def get_family(family: str | Family) -> Family:
 def _named_family(key: str) -> Family:
     # One object per name, so equal specs hash equal and compiled solvers are reused.
     return FAMILIES[key]()
+
+
+@functools.cache
+def frequency_weighted(family: Family) -> Family:
+    """``family`` with frequency weights: each row's log-likelihood counts ``w_i`` times (one object per family).
+
+    The same family where weights already multiply the log-likelihood; for gaussian and gamma, whose prior
+    weights divide the dispersion, the variant whose weights repeat rows (scikit-learn's ``sample_weight``).
+    """
+    if family.dispersion is None:
+        return family
+    return dataclasses.replace(family, dispersion=None, options=(*family.options, ("weights", "frequency")))
 
 
 def resolve_link(family: Family, link: str | Link | None) -> Link:

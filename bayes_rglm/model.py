@@ -50,12 +50,37 @@ class RGLM(Network):
     ``y ~ family(g^{-1}(eta_L), nuisance)``.
     """
 
-    def fit(self, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None, **options):
+    def fit(
+        self,
+        X,
+        y,
+        method: str = "mle",
+        *,
+        seed: int = 0,
+        offset=None,
+        trials=None,
+        weights=None,
+        exposure=None,
+        progress=None,
+        **options,
+    ):
         """Fit by ``method`` (``"mle"``, ``"map"``, ``"laplace"``, ``"svi"``, ``"nuts"``) and return a Fit.
 
-        See :func:`bayes_rglm.fit` for the arguments.
+        See :func:`bayes_rglm.fit` for the arguments (``weights=``: R's prior weights; ``exposure=``).
         """
-        return _fit(self, X, y, method=method, seed=seed, offset=offset, trials=trials, progress=progress, **options)
+        return _fit(
+            self,
+            X,
+            y,
+            method=method,
+            seed=seed,
+            offset=offset,
+            trials=trials,
+            weights=weights,
+            exposure=exposure,
+            progress=progress,
+            **options,
+        )
 
     def to_dict(self) -> dict:
         """A JSON-ready description of the spec (family, link, hidden, activations, prior)."""

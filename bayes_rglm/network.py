@@ -33,10 +33,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from .data import as_design, as_vector, is_dataframe
+from .data import as_design, as_vector, as_weights, first_violation, is_dataframe
 from .families import DataSummary, Family, get_family, resolve_link
 from .links import Link, get_link
 from .priors import GaussianPrior, default_prior
+from .responses import reweighted
 
 
 class Dataset(NamedTuple):
@@ -49,6 +50,8 @@ class Dataset(NamedTuple):
     feature_names: list[str]
     summary: DataSummary
     named: bool = False  # X was a DataFrame: later inputs are matched to feature_names by column name
+    weights: np.ndarray | None = None  # prior weights (all positive: rows of weight 0 are dropped)
+    dropped: int = 0  # rows dropped for a weight of 0
 
 
 def layer_of(name: str) -> int | None:
@@ -154,20 +157,45 @@ class Network:
 
     # --- data -------------------------------------------------------------------------------------
 
-    def prepare(self, X, y, offset=None, trials=None) -> Dataset:
-        """Check and convert the data (before any tracing); see :mod:`bayes_rglm.data`."""
+    def prepare(self, X, y, offset=None, trials=None, weights=None, exposure=None) -> Dataset:
+        """Check and convert the data (before any tracing); see :mod:`bayes_rglm.data`.
+
+        ``weights``: prior weights, finite and non-negative; rows of weight 0 are dropped (as R's
+        ``glm`` leaves them out of the fit).  ``exposure``: positive, for a log link; it adds
+        ``log(exposure)`` to the offset.
+        """
         named = is_dataframe(X)
         X, names = as_design(X)
         n = X.shape[0]
         y = as_vector(y, n, "y")
         offset = as_vector(offset, n, "offset", allow_none=True)
         trials = as_vector(trials, n, "trials", allow_none=True)
+        weights = as_weights(weights, n)
+        exposure = as_vector(exposure, n, "exposure", allow_none=True)
         if trials is not None and not self.family.uses_trials:
             raise ValueError(f"trials= is only used by family 'binomial', not {self.family.name!r}")
-        summary = self.family.validate(y, trials)
         offset = np.zeros(n) if offset is None else offset
-        trials = np.ones(n) if trials is None else trials
-        return Dataset(X, y, offset, trials, names, summary, named)
+        if exposure is not None:
+            if self.link.name != "log":
+                raise ValueError(
+                    f"exposure= needs a log link (it adds log(exposure) to the offset); family "
+                    f"{self.family.name!r} here has link {self.link.name!r}: pass offset= on the link's scale instead"
+                )
+            if np.any(exposure <= 0):
+                where = first_violation(exposure <= 0, exposure)
+                raise ValueError(f"exposure must be positive; first violation at {where}")
+            offset = offset + np.log(exposure)
+        dropped = 0
+        if weights is not None and np.any(weights == 0):
+            kept = weights > 0
+            dropped = int(n - kept.sum())
+            X, y, offset, weights = X[kept], y[kept], offset[kept], weights[kept]
+            trials = None if trials is None else trials[kept]
+        summary = self.family.validate(y, trials)
+        if weights is not None:
+            summary = reweighted(summary, y, trials, weights)
+        trials = np.ones(len(y)) if trials is None else trials
+        return Dataset(X, y, offset, trials, names, summary, named, weights, dropped)
 
     # --- the network ------------------------------------------------------------------------------
 
@@ -184,10 +212,11 @@ class Network:
     def nuisance(self, params: dict) -> dict:
         return {n.name: params[n.name] for n in self.family.nuisance}
 
-    def log_likelihood(self, params, X, y, offset=None, trials=None) -> jax.Array:
-        """Pointwise log-likelihood ``log p(y_i | x_i, params)``, shape ``(n,)``."""
+    def log_likelihood(self, params, X, y, offset=None, trials=None, weights=None) -> jax.Array:
+        """Pointwise log-likelihood ``log p(y_i | x_i, params)``, shape ``(n,)``; with prior ``weights``,
+        each row's weighted contribution (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`)."""
         eta = self.linear_predictor(params, X, offset)
-        return self.family.log_likelihood(eta, y, self.link, self.nuisance(params), trials)
+        return self.family.weighted_log_likelihood(eta, y, self.link, self.nuisance(params), trials, weights)
 
     def log_prior(self, params: dict, summary: DataSummary, n_features: int) -> jax.Array:
         """``log p(params)``: Gaussian weights and biases plus the nuisance priors (constrained scale).
@@ -212,7 +241,17 @@ class Network:
     # --- numpyro ----------------------------------------------------------------------------------
 
     def numpyro_model(
-        self, X, y=None, *, offset=None, trials=None, batch_size=None, use_prior=True, n_classes=None, y_scale=None
+        self,
+        X,
+        y=None,
+        *,
+        offset=None,
+        trials=None,
+        weights=None,
+        batch_size=None,
+        use_prior=True,
+        n_classes=None,
+        y_scale=None,
     ):
         """The RGLM as a plain numpyro model function.
 
@@ -220,7 +259,8 @@ class Network:
         ``use_prior=False``), the family's nuisance parameters, optional
         ``prior_scale{l}`` (hierarchical prior), and the observed site ``y``
         inside the plate ``data`` (subsampled when ``batch_size`` is given, so
-        the likelihood is scaled by ``N / batch_size``).  ``n_classes`` is
+        the likelihood is scaled by ``N / batch_size``), with prior ``weights``
+        as in :meth:`log_likelihood`.  ``n_classes`` is
         needed for categorical/ordinal families when ``y`` is None.
         """
         n, n_features = X.shape
@@ -253,8 +293,9 @@ class Network:
         with numpyro.plate("data", n, subsample_size=batch_size) as index:
             X_b, offset_b, trials_b = X[index], offset[index], trials[index]
             y_b = None if y is None else y[index]
+            weights_b = None if weights is None else weights[index]
             eta = self.linear_predictor(params, X_b, offset_b)
-            likelihood = FamilyLikelihood(self, eta, params, trials_b)
+            likelihood = FamilyLikelihood(self, eta, params, trials_b, weights_b)
             numpyro.sample("y", likelihood, obs=y_b)
 
 
@@ -264,20 +305,22 @@ def _normal_log_density(values, scale: float):
 
 
 class FamilyLikelihood(dist.Distribution):
-    """The family's likelihood as a numpyro distribution over ``y`` (one value per row)."""
+    """The family's likelihood as a numpyro distribution over ``y`` (one value per row), with prior
+    ``weights`` as :meth:`Network.log_likelihood` takes them."""
 
     support = dist.constraints.real
 
-    def __init__(self, model: Network, eta, params, trials):
-        self.model, self.eta, self.params, self.trials = model, eta, params, trials
+    def __init__(self, model: Network, eta, params, trials, weights=None):
+        self.model, self.eta, self.params, self.trials, self.weights = model, eta, params, trials, weights
         super().__init__(batch_shape=eta.shape[:1], event_shape=())
 
     def log_prob(self, value):
         nuisance = self.model.nuisance(self.params)
-        return self.model.family.log_likelihood(self.eta, value, self.model.link, nuisance, self.trials)
+        family = self.model.family
+        return family.weighted_log_likelihood(self.eta, value, self.model.link, nuisance, self.trials, self.weights)
 
     def sample(self, key, sample_shape=()):
-        nuisance = self.model.nuisance(self.params)
+        nuisance = self.model.family.row_nuisance(self.model.nuisance(self.params), self.weights)
         draw = functools.partial(
             self.model.family.sample, eta=self.eta, link=self.model.link, nu=nuisance, trials=self.trials
         )

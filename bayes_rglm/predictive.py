@@ -34,30 +34,40 @@ def rows_per_chunk(n_draws: int, n_rows: int) -> int:
 
 @compiled_cache(maxsize=128)
 def _compiled(model: Network, quantity: str):
-    """``(draws, X, y, offset, trials, key) -> (n_draws, rows[, K])`` for one quantity, jitted."""
+    """``(draws, X, y, offset, trials, weights, key) -> (n_draws, rows[, K])`` for one quantity, jitted.
+
+    ``weights``: prior weights (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`); they
+    weight the log-likelihood and set each row's dispersion for predictive draws.
+    """
     family, link = model.family, model.link
 
-    def one(params, X, y, offset, trials, key):
+    def one(params, X, y, offset, trials, weights, key):
         eta = model.linear_predictor(params, X, offset)
         nuisance = model.nuisance(params)
         if quantity == "mean":
             return family.mean(eta, link, nuisance, trials)
         if quantity == "proba":
             return family.proba(eta, link, nuisance)
+        if quantity == "dmu_deta":  # the output link's d mu / d eta (R's working residuals and weights)
+            return jax.vmap(jax.grad(link.inverse))(eta[:, 0])
+        if quantity == "eta":
+            return eta[:, 0]
         if quantity == "log_likelihood":
-            return family.log_likelihood(eta, y, link, nuisance, trials)
-        return family.sample(key, eta, link, nuisance, trials)  # "sample"
+            return family.weighted_log_likelihood(eta, y, link, nuisance, trials, weights)
+        return family.sample(key, eta, link, family.row_nuisance(nuisance, weights), trials)  # "sample"
 
-    def over_draws(draws, X, y, offset, trials, key):
+    def over_draws(draws, X, y, offset, trials, weights, key):
         n = next(iter(draws.values())).shape[0]
         keys = jax.random.split(key, n)
-        return jax.vmap(one, in_axes=(0, None, None, None, None, 0))(draws, X, y, offset, trials, keys)
+        return jax.vmap(one, in_axes=(0, None, None, None, None, None, 0))(draws, X, y, offset, trials, weights, keys)
 
     return jax.jit(over_draws)
 
 
-def evaluate(model: Network, quantity: str, draws: dict, X, y=None, offset=None, trials=None, key=None, reduce=None):
-    """Compute ``quantity`` for every draw and row, chunked over rows.
+def evaluate(
+    model: Network, quantity: str, draws: dict, X, y=None, offset=None, trials=None, key=None, reduce=None, weights=None
+):
+    """Compute ``quantity`` for every draw and row, chunked over rows (``weights``: prior weights, default 1).
 
     ``reduce(block)`` maps each ``(n_draws, rows, ...)`` numpy block to what is
     kept (e.g. the mean over draws); the kept pieces are concatenated along rows.
@@ -74,6 +84,7 @@ def evaluate(model: Network, quantity: str, draws: dict, X, y=None, offset=None,
     }
     size = rows_per_chunk(n_pad, n)
     y = np.zeros(n) if y is None else y
+    weights = np.ones(n) if weights is None else weights
     key = jax.random.PRNGKey(0) if key is None else key
     fn = _compiled(model, quantity)
     pieces = []
@@ -85,7 +96,8 @@ def evaluate(model: Network, quantity: str, draws: dict, X, y=None, offset=None,
             part = a[start:stop]
             return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], pad, axis=0)]) if pad else part)
 
-        block = fn(draws, chunk(X), chunk(y), chunk(offset), chunk(trials), jax.random.fold_in(key, start))
+        rows = (chunk(X), chunk(y), chunk(offset), chunk(trials), chunk(weights))
+        block = fn(draws, *rows, jax.random.fold_in(key, start))
         # Sliced and reduced by numpy: eager device operations compile a program per shape.
         block = np.asarray(block)[:n_draws, : stop - start]
         pieces.append(block if reduce is None else np.asarray(reduce(block)))

@@ -35,6 +35,24 @@ def _summary(y: np.ndarray, n_classes: int = 1) -> DataSummary:
     return DataSummary(n_classes, float(np.mean(y)), scale)
 
 
+def reweighted(summary: DataSummary, y: np.ndarray, trials: np.ndarray | None, weights: np.ndarray) -> DataSummary:
+    """``summary`` with its mean, scale and class frequencies weighted by the rows' ``weights``.
+
+    Integer weights then give the summary of the repeated rows, so the priors that scale with
+    ``sd(y)`` and the starts are those of the repeated data.
+    """
+    total = float(weights.sum())
+    mean = float(weights @ y / (total if trials is None else float(weights @ trials)))
+    if not summary.class_freq:  # a real or count response: its weighted sd
+        sd = float(np.sqrt(weights @ np.square(y - mean) / total))
+        return summary._replace(y_mean=mean, y_scale=sd if y.size > 1 and sd > 0 else 1.0)
+    if trials is not None:  # binomial: the pooled proportion
+        freq = (1.0 - mean, mean)
+    else:
+        freq = tuple(np.bincount(y.astype(int), weights=weights, minlength=len(summary.class_freq)) / total)
+    return summary._replace(y_mean=mean, class_freq=tuple(float(f) for f in freq))
+
+
 def _check_integers(y, family, argument="y", lower=0.0):
     bad = (y < lower) | (y != np.round(y))
     if bad.any():

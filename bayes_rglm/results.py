@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from .data import as_design, as_vector, match_columns
+from . import glm_stats
+from .data import as_design, as_vector, as_weights, match_columns
 from .diagnostics import function_summary, posterior_summary, to_arviz
 from .families import DataSummary
 from .labels import display_order, parameter_labels
@@ -189,10 +190,15 @@ class Fit:
         X, offset, trials = self._inputs(X, offset, trials)
         return predictive_interval(self.model, self._draws(), X, offset, trials, float(prob), jax.random.PRNGKey(seed))
 
-    def log_likelihood(self, X, y, offset=None, trials=None) -> np.ndarray:
-        """Pointwise log-likelihood: ``(n,)`` for point estimates, ``(chain, draw, n)`` for posteriors."""
+    def log_likelihood(self, X, y, offset=None, trials=None, weights=None) -> np.ndarray:
+        """Pointwise log-likelihood: ``(n,)`` for point estimates, ``(chain, draw, n)`` for posteriors.
+
+        ``weights``: prior weights as in :func:`bayes_rglm.fit` (each row's weighted contribution;
+        its sum is the fit's log-likelihood).
+        """
         X, offset, trials_arr = self._inputs(X, offset, trials)
         y = as_vector(y, X.shape[0], "y")
+        weights = as_weights(weights, X.shape[0])
         family = self.model.family
         checked = family.validate(y, np.asarray(trials_arr) if family.uses_trials else None, fitting=False)
         if family.has_classes and checked.n_classes > self.data_summary.n_classes:
@@ -200,11 +206,25 @@ class Fit:
                 f"y has label {checked.n_classes - 1} but the model was fitted with "
                 f"{self.data_summary.n_classes} classes (labels 0..{self.data_summary.n_classes - 1})"
             )
-        values = evaluate(self.model, "log_likelihood", self._draws(), X, y, offset, trials_arr)
+        values = evaluate(self.model, "log_likelihood", self._draws(), X, y, offset, trials_arr, weights=weights)
         if self.samples is None:
             return values[0]
         chains, draws = np.shape(next(iter(self.samples.values())))[:2]
         return values.reshape(chains, draws, -1)
+
+    @property
+    def stats(self) -> dict:
+        """R's summary quantities of a point fit (mle, map): ``loglik``, ``deviance``, ``null_deviance``,
+        ``df_residual``, ``df_null``, ``aic``, ``bic``, ``dispersion`` (and ``dispersion_method``), ``n``,
+        ``n_params``, ``converged``, ``iterations``.  Definitions: :mod:`bayes_rglm.glm_stats`."""
+        if "_stats" not in self.__dict__:
+            self.__dict__["_stats"] = glm_stats.stats(self)
+        return dict(self.__dict__["_stats"])
+
+    def residuals(self, kind: str = "deviance") -> np.ndarray:
+        """Residuals at the training rows, shape ``(n,)``: ``kind`` ``"deviance"``, ``"pearson"``,
+        ``"response"`` or ``"working"``, as R's ``residuals.glm`` (:mod:`bayes_rglm.glm_stats`)."""
+        return glm_stats.residuals(self, kind)
 
     def to_arviz(self, posterior_predictive: bool = False, seed: int = 0):
         """``arviz.InferenceData`` with posterior, sample_stats (nuts), log_likelihood, observed and constant data.

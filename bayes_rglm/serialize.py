@@ -137,7 +137,9 @@ def save_fit(fit, path) -> Path:
         variables[f"samples/{name}"] = (dims, arr)
     if fit.data is not None:
         # The training data, so a loaded fit can still build ArviZ groups and function-space diagnostics.
-        for name in ("X", "y", "offset", "trials"):
+        for name in ("X", "y", "offset", "trials", "weights"):
+            if getattr(fit.data, name) is None:
+                continue
             arr = np.asarray(getattr(fit.data, name))
             variables[f"data/{name}"] = (["obs", "feature"][: arr.ndim], arr)
     if fit.covariance is not None:
@@ -199,6 +201,7 @@ def read_fit(path) -> dict:
             list(header["feature_names"]),
             DataSummary(**summary),
             bool(header.get("named_columns", False)),
+            ds["data__weights"].values if "data__weights" in ds.data_vars else None,
         )
     return {
         "method": header["method"],

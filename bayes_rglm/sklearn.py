@@ -29,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .families import frequency_weighted, get_family
 from .model import RGLM, load
 from .priors import GaussianPrior
 
@@ -46,6 +47,8 @@ class _RGLMEstimator(BaseEstimator):
         if self.prior_scale is not None or self.bias_scale is not None:
             prior = GaussianPrior(scale=self.prior_scale, bias_scale=self.bias_scale)
         hidden = tuple(self.hidden) if self.hidden is not None else ()
+        # sample_weight repeats rows, as everywhere in scikit-learn: frequency weights for every family.
+        family = frequency_weighted(get_family(family))
         return RGLM(family=family, link=self.link, hidden=hidden, activation=self.activation, prior=prior)
 
     def _options(self) -> dict:
@@ -53,9 +56,10 @@ class _RGLMEstimator(BaseEstimator):
         options.setdefault("progress", False)
         return options
 
-    def _fit_model(self, family: str, X, y):
+    def _fit_model(self, family: str, X, y, sample_weight=None):
         self.model_ = self._model(family)
-        self.fit_ = self.model_.fit(X, y, method=self.method, seed=self.random_state or 0, **self._options())
+        seed = self.random_state or 0
+        self.fit_ = self.model_.fit(X, y, method=self.method, seed=seed, weights=sample_weight, **self._options())
         return self
 
     # Pickling (joblib, GridSearchCV(n_jobs=...)) goes through the library's own netCDF format, so the
@@ -133,11 +137,13 @@ class RGLMRegressor(RegressorMixin, _RGLMEstimator):
         self.method_options = method_options
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Fit; ``sample_weight``: frequency weights (a weight of 2 counts a row twice; 0 drops it)."""
         if self.family not in REGRESSION_FAMILIES:
             raise ValueError(f"family={self.family!r} is not a regression family; use one of {REGRESSION_FAMILIES}")
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        return self._fit_model(self.family, X, y)
+        sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        return self._fit_model(self.family, X, y, sample_weight)
 
     def predict(self, X):
         """``E[y | x]`` (the posterior mean of it for Bayesian methods)."""
@@ -175,7 +181,8 @@ class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
         self.method_options = method_options
         self.random_state = random_state
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
+        """Fit; ``sample_weight``: frequency weights (a weight of 2 counts a row twice; 0 drops it)."""
         if self.family not in CLASSIFICATION_FAMILIES:
             raise ValueError(
                 f"family={self.family!r} is not a classification family; use one of {CLASSIFICATION_FAMILIES}"
@@ -190,7 +197,8 @@ class RGLMClassifier(ClassifierMixin, _RGLMEstimator):
             family = "bernoulli" if len(self.classes_) == 2 else "categorical"
         if family == "bernoulli" and len(self.classes_) != 2:
             raise ValueError(f"family='bernoulli' needs 2 classes, y has {len(self.classes_)}")
-        return self._fit_model(family, X, codes.astype(np.float64))
+        sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X)
+        return self._fit_model(family, X, codes.astype(np.float64), sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities ``(n, n_classes)``, columns in the order of ``classes_``."""

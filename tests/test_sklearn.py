@@ -14,8 +14,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from bayes_rglm.sklearn import RGLMClassifier, RGLMRegressor
 
 
+def _expected_failures(estimator):
+    if isinstance(estimator, RGLMRegressor):
+        # sklearn's data here has 30 columns and 15 rows: the gaussian MAP interpolates, and its density grows
+        # without bound as sigma -> 0, so the weighted and the repeated fits stop at different points of a
+        # degenerate mode.  Where the MAP exists, sample_weight equals repeated rows: tests/test_weights.py.
+        return {"check_sample_weight_equivalence_on_dense_data": "degenerate gaussian MAP when p > n"}
+    return {}
+
+
 @pytest.mark.slow
-@parametrize_with_checks([RGLMRegressor(prior_scale=10.0), RGLMClassifier(prior_scale=10.0)])
+@parametrize_with_checks(
+    [RGLMRegressor(prior_scale=10.0), RGLMClassifier(prior_scale=10.0)], expected_failed_checks=_expected_failures
+)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -83,7 +83,18 @@ def _check_options(method: str, options: dict) -> None:
 
 
 def fit(
-    model: Network, X, y, method: str = "mle", *, seed: int = 0, offset=None, trials=None, progress=None, **options
+    model: Network,
+    X,
+    y,
+    method: str = "mle",
+    *,
+    seed: int = 0,
+    offset=None,
+    trials=None,
+    weights=None,
+    exposure=None,
+    progress=None,
+    **options,
 ):
     """Fit ``model`` to ``(X, y)`` by ``method`` and return a :class:`bayes_rglm.results.Fit`.
 
@@ -97,6 +108,14 @@ def fit(
         Seed for random starts, minibatches and draws.
     offset, trials : array-like, optional
         Added to the output linear predictor; binomial trials.
+    weights : array-like, optional
+        Prior weights, as R's ``glm(weights=)``: finite and non-negative, one per row.  For
+        gaussian and gamma row ``i`` has dispersion ``phi / w_i`` (statsmodels' ``var_weights``);
+        for every other family its log-likelihood is multiplied by ``w_i`` (frequency weights:
+        a weight of 2 is a repeated row).  Rows of weight 0 are dropped
+        (``fit.info["n_dropped"]``).  They enter every method and the pointwise log-likelihood.
+    exposure : array-like, optional
+        Positive exposures for a log link: ``offset = log(exposure)`` (added to ``offset``).
     progress : bool, optional
         Show progress bars (default: when attached to a terminal).
     **options
@@ -110,10 +129,11 @@ def fit(
         raise TypeError(f"seed must be an integer, got {seed!r}")
     method = method.lower()
     _check_options(method, options)
-    data = model.prepare(X, y, offset=offset, trials=trials)
+    data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
     guard_mappings()
     target = build(model, data, **TARGETS[method])
     estimate = METHODS[method](target, method, int(seed), progress=progress, **options)
+    estimate.info["n_dropped"] = data.dropped
     fit = Fit(
         method,
         model,

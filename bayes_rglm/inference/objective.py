@@ -170,20 +170,22 @@ def depth0_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, hes
         v, unravel_v = ravel_pytree(nuisance)
         columns = params["w0"].shape[1]
 
-        def row_nll(eta_i, v_i, y_i, trials_i):
+        # Each row's term is weighted by its prior weight w_i inside (Family.weighted_kernel): w_i times
+        # the term, or the term at dispersion phi / w_i (gaussian, gamma); 0 for padding rows.
+        def row_nll(eta_i, v_i, y_i, trials_i, w_i):
             nu = unravel_v(v_i)
             nu = layout.constrain({**params, **nu})[0] if unconstrained else {**params, **nu}
             nu = {k: nu[k] for k in names}
-            return -family.log_kernel(eta_i[None, :], y_i[None], link, nu, trials_i[None])[0]
+            return -family.weighted_kernel(eta_i[None, :], y_i[None], link, nu, trials_i[None], w_i[None])[0]
 
-        def row_derivatives(eta_i, v_i, y_i, trials_i):
-            value, grads = jax.value_and_grad(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
+        def row_derivatives(eta_i, v_i, y_i, trials_i, w_i):
+            value, grads = jax.value_and_grad(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i, w_i)
             if not hessian:
                 return value, grads
-            return value, grads, jax.hessian(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i)
+            return value, grads, jax.hessian(row_nll, argnums=(0, 1))(eta_i, v_i, y_i, trials_i, w_i)
 
-        def scalar_nll(eta_i, y_i, trials_i):
-            return -family.log_kernel(eta_i[None, None], y_i[None], link, {}, trials_i[None])[0]
+        def scalar_nll(eta_i, y_i, trials_i, w_i):
+            return -family.weighted_kernel(eta_i[None, None], y_i[None], link, {}, trials_i[None], w_i[None])[0]
 
         d1 = jax.grad(scalar_nll)
         d2 = jax.grad(d1)
@@ -194,24 +196,23 @@ def depth0_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, hes
                 eta = eta + params["b0"]
             if columns == 1 and not names:  # elementwise first and second derivatives in eta
                 e = eta[:, 0]
-                rows = -family.log_kernel(eta, y, link, {}, trials)
-                g_e = jax.vmap(d1)(e, y, trials)[:, None]
-                h_ee = jax.vmap(d2)(e, y, trials)[:, None, None] if hessian else None
+                rows = -family.weighted_kernel(eta, y, link, {}, trials, w)
+                g_e = jax.vmap(d1)(e, y, trials, w)[:, None]
+                h_ee = jax.vmap(d2)(e, y, trials, w)[:, None, None] if hessian else None
             else:
-                out = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0))(eta, v, y, trials)
+                out = jax.vmap(row_derivatives, in_axes=(0, None, 0, 0, 0))(eta, v, y, trials, w)
                 rows, (g_e, g_v) = out[:2]
                 if hessian:
                     (h_ee, h_ev), (_, h_vv) = out[2]
-            g_e = w[:, None] * g_e
             sums = {
-                "value": jnp.sum(w * rows),
+                "value": jnp.sum(rows),
                 "g_w": g_e.T @ X,  # (columns, p): X' G computed as G' X (a faster product on CPU)
                 "g_b": jnp.sum(g_e, axis=0),
             }
             if names:
-                sums["g_v"] = jnp.sum(w[:, None] * g_v, axis=0)
+                sums["g_v"] = jnp.sum(g_v, axis=0)
             if hessian:
-                h_ee = jax.lax.optimization_barrier(h_ee * w[:, None, None])
+                h_ee = jax.lax.optimization_barrier(h_ee)
 
                 def approximate():
                     return _block_cross_product(X.astype(jnp.float32), h_ee.astype(jnp.float32)).astype(X.dtype)
@@ -226,10 +227,9 @@ def depth0_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, hes
                 sums["x1"] = jnp.einsum("ij,iab->jab", X, h_ee)  # sum_i x_ij h_iab
                 sums["h_sum"] = jnp.sum(h_ee, axis=0)
                 if names:
-                    h_ev = h_ev * w[:, None, None]
                     sums["x_ev"] = jnp.einsum("ij,iam->jam", X, h_ev)
                     sums["h_ev"] = jnp.sum(h_ev, axis=0)
-                    sums["h_vv"] = jnp.sum(h_vv * w[:, None, None], axis=0)
+                    sums["h_vv"] = jnp.sum(h_vv, axis=0)
             return sums
 
         sums = sum_over_rows(block_sums, problem.X, problem.y, problem.offset, problem.trials, problem.weights)

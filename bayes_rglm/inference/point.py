@@ -139,8 +139,8 @@ def _compiled_fit(
         theta_c = layout.ravel(standardised)
         original = layout.ravel(to_original(standardised, problem.shift, problem.scale))
         # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
-        arrays = (problem.X, problem.y, problem.offset, problem.trials)
-        pointwise = problem.weights * map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
+        arrays = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        pointwise = map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None, original, None
         jacobian = jax.jacfwd(lambda t: layout.ravel(to_original(layout.unravel(t), problem.shift, problem.scale)))

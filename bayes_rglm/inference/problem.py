@@ -34,8 +34,8 @@ from ..runtime import bucket, compiled_cache
 
 
 class Problem(NamedTuple):
-    """Traced inputs of one fit: standardised design, response, offsets, trials, row weights
-    (0 for padding rows) and the standardisation."""
+    """Traced inputs of one fit: standardised design, response, offsets, trials, prior weights of the
+    rows (0 for padding rows) and the standardisation."""
 
     X: jax.Array
     y: jax.Array
@@ -57,8 +57,12 @@ def padded_size(n: int) -> int:
     return bucket(n)
 
 
-def make_problem(family: Family, centre: bool, X, y, offset, trials, y_scale, standardise: bool = True) -> Problem:
+def make_problem(
+    family: Family, centre: bool, X, y, offset, trials, y_scale, standardise: bool = True, weights=None
+) -> Problem:
     """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
+
+    ``weights``: the rows' prior weights (default 1), in the problem's ``weights`` with the padding's 0s.
 
     Padded row counts are shared by all fits in a bucket, so they share one compiled solver.
     ``centre`` false scales the columns without centring them (a model with no intercept to absorb the
@@ -66,7 +70,7 @@ def make_problem(family: Family, centre: bool, X, y, offset, trials, y_scale, st
     """
     n = X.shape[0]
     n_pad = padded_size(n)
-    weights = np.concatenate([np.ones(n), np.zeros(n_pad - n)])
+    weights = np.concatenate([np.ones(n) if weights is None else np.asarray(weights, float), np.zeros(n_pad - n)])
     if standardise:
         Xs, shift, scale = standardised_rows(X, n_pad, centre)
     else:
@@ -92,8 +96,9 @@ def _device(a) -> jax.Array:
 
 @compiled_cache(maxsize=64)
 def _log_base_sum(family):
-    """``(y, trials, weights) -> sum_i w_i log_base(y_i, trials_i)``, compiled once per family and row bucket."""
-    return jax.jit(lambda y, trials, weights: jnp.sum(weights * family.log_base_measure(y, trials)))
+    """``(y, trials, weights) -> sum_i`` of the rows' weighted ``log_base`` terms, compiled once per family and
+    row bucket."""
+    return jax.jit(lambda y, trials, weights: jnp.sum(family.weighted_base(y, trials, weights)))
 
 
 def _aligned_empty(shape) -> np.ndarray:

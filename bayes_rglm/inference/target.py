@@ -155,7 +155,8 @@ class Layout:
     # --- the log density ----------------------------------------------------------------------------
 
     def log_likelihood(self, params: dict, problem: Problem, rows=None, row_weights=None) -> jax.Array:
-        """``sum_i w_i log p(y_i | x~_i, params)`` at constrained, standardised ``params``.
+        """``sum_i log p(y_i | x~_i, params)`` at constrained, standardised ``params``, each row weighted by
+        its prior weight ``w_i`` (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`).
 
         Every row: the family's kernel per row plus its y-only base term, summed once in
         :func:`~.problem.make_problem`.  ``rows`` (indices) with ``row_weights``: those rows only, each
@@ -164,10 +165,11 @@ class Layout:
         model = self.model
         if rows is None:
             eta = model.linear_predictor(params, problem.X, problem.offset)
-            kernel = model.family.log_kernel(eta, problem.y, model.link, model.nuisance(params), problem.trials)
-            return jnp.sum(problem.weights * kernel) + problem.base
+            nuisance = model.nuisance(params)
+            kernel = model.family.weighted_kernel(eta, problem.y, model.link, nuisance, problem.trials, problem.weights)
+            return jnp.sum(kernel) + problem.base
         X, y, offset, trials = problem.X[rows], problem.y[rows], problem.offset[rows], problem.trials[rows]
-        return jnp.sum(row_weights * model.log_likelihood(params, X, y, offset, trials))
+        return jnp.sum(row_weights * model.log_likelihood(params, X, y, offset, trials, problem.weights[rows]))
 
     def log_prior(self, params: dict, problem: Problem) -> jax.Array:
         """``log p(params)`` at constrained ``params``, in the original coordinates the prior is stated in."""
@@ -285,7 +287,15 @@ def build(model: Network, data: Dataset, standardised: bool = True, scales: bool
     layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised), scales)
     centre = not (model.depth == 0 and not model.family.has_output_bias)
     problem = make_problem(
-        model.family, centre, data.X, data.y, data.offset, data.trials, data.summary.y_scale, standardise=standardised
+        model.family,
+        centre,
+        data.X,
+        data.y,
+        data.offset,
+        data.trials,
+        data.summary.y_scale,
+        standardise=standardised,
+        weights=data.weights,
     )
     return Target(layout, problem, data)
 
