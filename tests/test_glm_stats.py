@@ -91,7 +91,7 @@ def test_stats_and_residuals_need_a_point_fit_and_a_known_kind():
         fit.residuals("raw")
     laplace = br.RGLM("gaussian").fit(X, y, method="laplace", weights=w)
     with pytest.raises(ValueError, match="point fits"):
-        laplace.stats
+        _ = laplace.stats
     ordinal = br.RGLM("ordinal").fit(*load("polr_weights")[:2], method="mle")
     with pytest.raises(ValueError, match="not defined for family 'ordinal'"):
         ordinal.residuals("pearson")
