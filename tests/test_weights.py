@@ -216,6 +216,7 @@ def test_weighted_posteriors_agree_with_repeated_rows(counts, method):
     exact = model.fit(X[repeat], y[repeat], method="laplace")
     options = {"num_warmup": 300, "num_samples": 500, "num_chains": 2} if method == "nuts" else {"num_steps": 3000}
     fit = model.fit(X, y, method=method, weights=w, progress=False, **options)
+
     def moments(f):
         draws = np.concatenate([f.samples["b0"].reshape(-1, 1), f.samples["w0"].reshape(-1, X.shape[1])], axis=1)
         return draws.mean(axis=0), draws.std(axis=0)
