@@ -93,10 +93,11 @@ class Family:
     # R's GLM quantities, in numpy on the GLM scale (binomial: proportions y / trials with weight w trials):
     # ``unit_deviance(y, mu, nu)`` (deviance = sum_i w_i d_i) and ``variance(mu, nu)`` (Pearson residuals);
     # None where R's family has none (tobit, categorical, ordinal: the deviance is -2 log-likelihood).
-    # ``pearson_dispersion``: R's summary.glm estimates the dispersion (gaussian, gamma); else it is 1.
+    # ``glm_dispersion(nu)``: phi at the fitted nuisance (gaussian sigma^2, gamma 1 / shape) for the families
+    # whose dispersion R's summary.glm estimates (by Pearson's statistic); None: phi = 1.
     unit_deviance: Callable | None = None
     variance: Callable | None = None
-    pearson_dispersion: bool = False
+    glm_dispersion: Callable | None = None
 
     def row_nuisance(self, nuisance, weights):
         """The nuisance parameters of rows with prior ``weights`` (unchanged without a dispersion)."""
@@ -206,7 +207,7 @@ def Gaussian(
         dispersion=(lambda nu, w: {**nu, "sigma": scale(nu) / jnp.sqrt(w)}) if prior_weights else None,
         unit_deviance=lambda y, mu, nu: np.square(y - mu),
         variance=lambda mu, nu: np.ones_like(mu),
-        pearson_dispersion=True,
+        glm_dispersion=lambda nu: float(np.square(scale(nu))),
     )
 
 
@@ -406,7 +407,7 @@ def Gamma(concentration_prior: dist.Distribution | None = None, weights: str = "
         options=() if prior_weights else (("weights", weights),),
         unit_deviance=_gamma_deviance,
         variance=lambda mu, nu: np.square(mu),
-        pearson_dispersion=True,
+        glm_dispersion=lambda nu: float(1.0 / np.asarray(nu["concentration"])),
     )
 
 

@@ -120,7 +120,7 @@ def stats(fit) -> dict:
     else:
         deviance = -2.0 * loglik
     df_residual = n - rank
-    if family.pearson_dispersion:
+    if family.glm_dispersion is not None:
         pearson = float(np.sum(w * np.square(y - mu) / family.variance(mu, _nuisance(fit))))
         dispersion, method = pearson / df_residual, "Pearson chi-squared / df_residual (R's summary.glm)"
     else:

@@ -52,6 +52,7 @@ class Dataset(NamedTuple):
     named: bool = False  # X was a DataFrame: later inputs are matched to feature_names by column name
     weights: np.ndarray | None = None  # prior weights (all positive: rows of weight 0 are dropped)
     dropped: int = 0  # rows dropped for a weight of 0
+    kept: np.ndarray | None = None  # which of the given rows were kept (None: all)
 
 
 def layer_of(name: str) -> int | None:
@@ -185,7 +186,7 @@ class Network:
                 where = first_violation(exposure <= 0, exposure)
                 raise ValueError(f"exposure must be positive; first violation at {where}")
             offset = offset + np.log(exposure)
-        dropped = 0
+        dropped, kept = 0, None
         if weights is not None and np.any(weights == 0):
             kept = weights > 0
             dropped = int(n - kept.sum())
@@ -195,7 +196,7 @@ class Network:
         if weights is not None:
             summary = reweighted(summary, y, trials, weights)
         trials = np.ones(len(y)) if trials is None else trials
-        return Dataset(X, y, offset, trials, names, summary, named, weights, dropped)
+        return Dataset(X, y, offset, trials, names, summary, named, weights, dropped, kept)
 
     # --- the network ------------------------------------------------------------------------------
 

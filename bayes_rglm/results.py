@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 from . import glm_stats
 from .data import as_design, as_vector, as_weights, match_columns
@@ -262,20 +262,27 @@ class Fit:
             else np.full(estimate.shape, np.nan)
         )
         z = estimate / se
-        q = ndtri(0.5 + prob / 2)
+        t_df = self.info.get("t_df")
+        if t_df is None:
+            q, p_value, statistic = ndtri(0.5 + prob / 2), 2 * ndtr(-np.abs(z)), "z"
+        else:  # R's summary.glm with an estimated dispersion: Student t on df_residual
+            q, p_value, statistic = stdtrit(t_df, 0.5 + prob / 2), 2 * stdtr(t_df, -np.abs(z)), "t"
         table = pd.DataFrame(
             {
                 "estimate": estimate,
                 "bse": se,
-                "z": z,
-                "p_value": 2 * ndtr(-np.abs(z)),
+                statistic: z,
+                "p_value": p_value,
                 f"ci_{100 * (1 - prob) / 2:g}%": estimate - q * se,
                 f"ci_{100 * (1 + prob) / 2:g}%": estimate + q * se,
             },
             index=pd.Index(self.parameter_names, name="parameter"),
         )
         order = display_order(list(table.index))
-        return table.loc[order]
+        table = table.loc[order]
+        table.attrs["cov_type"] = self.info.get("cov_type", "observed")
+        table.attrs["standard_errors"] = self.info.get("covariance")
+        return table
 
     # --- files ------------------------------------------------------------------------------------
 

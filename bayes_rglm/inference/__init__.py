@@ -21,6 +21,7 @@ from ..diagnostics import check_diagnostics
 from ..network import Network
 from ..results import Fit
 from ..runtime import guard_mappings
+from .covariance import check_cov_type
 from .laplace import fit_laplace
 from .nuts import fit_nuts
 from .point import fit_point
@@ -132,6 +133,10 @@ def fit(
     data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
     guard_mappings()
     target = build(model, data, **TARGETS[method])
+    if method in ("mle", "map"):
+        n_given = len(data.y) + data.dropped
+        groups = check_cov_type(options.get("cov_type", "observed"), options.get("groups"), n_given, data.kept)
+        options = {**options, "groups": groups} if groups is not None else options
     estimate = METHODS[method](target, method, int(seed), progress=progress, **options)
     estimate.info["n_dropped"] = data.dropped
     fit = Fit(

@@ -29,6 +29,7 @@ from ..network import Network
 from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
 from .blocks import map_over_rows
+from .covariance import robust_covariance
 from .estimate import Estimate
 from .optimize import Solution, lbfgs, newton_cg, newton_fused
 from .problem import Problem, to_original, to_standardised
@@ -307,13 +308,20 @@ def fit_point(
     tol: float = 1e-10,
     num_restarts: int = 1,
     init: dict | None = None,
+    cov_type: str = "observed",
+    groups=None,
     progress=None,
 ) -> Estimate:
-    """Fit by MLE (``method="mle"``) or MAP (``"map"``)."""
+    """Fit by MLE (``method="mle"``) or MAP (``"map"``); standard errors of type ``cov_type``
+    (:mod:`~bayes_rglm.inference.covariance`; ``groups``: cluster codes, checked by the caller)."""
     opt = optimise(target, method == "map", seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init)
     model = target.model
     params = {k: np.asarray(v) for k, v in opt.params().items()}
-    if opt.information is not None or opt.jacobian is None:
+    t_df = None
+    if cov_type != "observed" and opt.jacobian is not None:
+        information = observed_information(opt)
+        covariance, cov_note, t_df = robust_covariance(opt, target.data, information, cov_type, groups)
+    elif opt.information is not None or opt.jacobian is None:
         covariance, cov_note = _covariance(opt.information, opt.jacobian, opt.layout.size)
     else:
         # Hidden layers: the exact Hessian costs far more than the fit at large N, so it is computed when
@@ -321,6 +329,9 @@ def fit_point(
         covariance = lambda: _covariance(observed_information(opt), opt.jacobian, opt.layout.size)  # noqa: E731
         cov_note = "inverse observed information (computed when first used)"
     info = point_info(model, opt, cov_note)
+    info["cov_type"] = cov_type
+    if t_df is not None:
+        info["t_df"] = t_df  # R's summary.glm: t-based p-values and intervals on df_residual
     check_result(model, info, method, opt.pointwise)
     return Estimate(params, None, covariance, info)
 

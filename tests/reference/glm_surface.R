@@ -34,7 +34,7 @@ glm_case <- function(name, fit, weights = NULL, offset = NULL, note = "", succes
   co <- coef(s)
   list(
     family = fit$family$family, link = fit$family$link, note = note, columns = cols,
-    coef_names = rownames(co), coef = num(co[, 1]), se_glm = num(co[, 2]),
+    coef_names = rownames(co), coef = num(co[, 1]), se_glm = num(co[, 2]), p_glm = num(co[, 4]),
     deviance = fit$deviance, null_deviance = fit$null.deviance,
     df_residual = fit$df.residual, df_null = fit$df.null,
     loglik = num(logLik(fit)), aic = AIC(fit), bic = BIC(fit), dispersion = s$dispersion,
@@ -68,6 +68,12 @@ cases$binomial_proportion <- glm_case("binomial_proportion", f, menarche$Total, 
 # 5. Bernoulli with frequency weights and a zero weight: mtcars, am ~ wt, weights gear - 3 (some 0).
 f <- glm(am ~ wt, family = binomial, data = mtcars, weights = gear - 3)
 cases$bernoulli_weights <- glm_case("bernoulli_weights", f, mtcars$gear - 3)
+
+# 5b. A non-canonical link: MASS::birthwt, low ~ age + lwt + race + smoke + ptl + ht + ui + ftv, cloglog (summary.glm: expected information).
+bw <- birthwt
+bw$race <- factor(bw$race)
+f <- glm(low ~ age + lwt + race + smoke + ptl + ht + ui + ftv, family = binomial(link = "cloglog"), data = bw)
+cases$birthwt_cloglog <- glm_case("birthwt_cloglog", f)
 
 # 6. Negative binomial with weights: MASS::quine, Days ~ Sex + Age + Eth + Lrn, weights 1, 2, 3, ...
 q <- quine
@@ -106,7 +112,7 @@ cases$tobit_weights <- list(
   sigma = f$scale, se_log_sigma = num(s["Log(scale)", 2]), loglik = num(logLik(f))
 )
 
-vectors <- c("columns", "coef_names", "coef", "se_glm", "se", "zeta", "se_zeta", "fitted",
+vectors <- c("columns", "coef_names", "coef", "se_glm", "p_glm", "se", "zeta", "se_zeta", "fitted",
              "res_deviance", "res_pearson", "res_working", "res_response")
 sink(file.path(out, "..", "glm_surface.json"))
 cat(
