@@ -11,7 +11,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import families, links  # noqa: E402
-from .exceptions import ConvergenceWarning, DiagnosticsWarning, SeparationWarning  # noqa: E402
+from .exceptions import AliasingWarning, ConvergenceWarning, DiagnosticsWarning, SeparationWarning  # noqa: E402
 from .inference import fit  # noqa: E402
 from .model import RGLM, load  # noqa: E402
 from .priors import GaussianPrior  # noqa: E402
@@ -29,6 +29,7 @@ __all__ = [
     "clear_caches",
     "families",
     "links",
+    "AliasingWarning",
     "ConvergenceWarning",
     "SeparationWarning",
     "DiagnosticsWarning",

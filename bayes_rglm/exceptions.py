@@ -11,3 +11,7 @@ class SeparationWarning(UserWarning):
 
 class DiagnosticsWarning(UserWarning):
     """MCMC diagnostics (divergences, r-hat, effective sample size) signal an unreliable posterior."""
+
+
+class AliasingWarning(UserWarning):
+    """Columns of the design are linearly dependent on earlier ones: their coefficients are not estimated."""

@@ -112,7 +112,7 @@ def stats(fit) -> dict:
     y, mu, w = glm_scale(fit)
     n = int(len(data.y))
     scalar_nuisance = sum(1 for nu in family.nuisance if nu.shape(fit.data_summary) == ())
-    k = int(sum(np.size(v) for v in fit.params.values()))
+    k = int(sum(np.sum(np.isfinite(v)) for v in fit.params.values()))  # aliased coefficients (NaN) not counted
     rank = k - scalar_nuisance
     loglik = log_likelihood(fit)
     if family.unit_deviance is not None:

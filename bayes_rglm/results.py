@@ -137,7 +137,9 @@ class Fit:
         # Reshaped by numpy and moved by device_put: an eager jnp.reshape or jnp.asarray compiles a program per
         # shape.
         if self.samples is None:
-            return {k: jax.device_put(np.asarray(v)[None]) for k, v in self.params.items()}
+            # Aliased columns (NaN, not estimated) count as 0, as R's predict treats NA coefficients.
+            clean = (lambda a: np.nan_to_num(a, nan=0.0)) if self.info.get("aliased") else np.asarray  # noqa: E731
+            return {k: jax.device_put(clean(np.asarray(v))[None]) for k, v in self.params.items()}
         return {
             k: jax.device_put(np.reshape(np.asarray(v), (-1,) + np.shape(v)[2:]))
             for k, v in self.samples.items()

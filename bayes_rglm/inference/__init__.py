@@ -16,12 +16,16 @@ Examples
 from __future__ import annotations
 
 import numbers
+import warnings
 
+from ..aliasing import aliased_columns
 from ..diagnostics import check_diagnostics
+from ..exceptions import AliasingWarning
 from ..network import Network
 from ..results import Fit
 from ..runtime import guard_mappings
 from .covariance import check_cov_type
+from .estimate import expand_aliased
 from .laplace import fit_laplace
 from .nuts import fit_nuts
 from .point import fit_point
@@ -132,13 +136,40 @@ def fit(
     _check_options(method, options)
     data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
     guard_mappings()
-    target = build(model, data, **TARGETS[method])
+    aliased = None
+    if method == "mle" and model.depth == 0:
+        aliased = aliased_columns(data.X, intercept=model.family.has_output_bias)
+        if aliased.any():
+            names = [name for name, a in zip(data.feature_names, aliased, strict=True) if a]
+            warnings.warn(
+                f"{len(names)} column(s) of X are aliased (linearly dependent on earlier columns, or the "
+                f"intercept): {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}. Their coefficients are "
+                "not estimated (NaN in params, bse and summary; 0 in predictions), as R reports NA, and the "
+                "rest are fitted on the full-rank design",
+                AliasingWarning,
+                stacklevel=3,
+            )
+        else:
+            aliased = None
+        rank = int(data.X.shape[1] - (0 if aliased is None else aliased.sum())) + int(model.family.has_output_bias)
+        if model.family.glm_dispersion is not None and model.family.nuisance and rank >= len(data.y):
+            raise ValueError(
+                f"X has {data.X.shape[1]} columns and {len(data.y)} rows: the {rank} coefficients that are identified "
+                f"fit every row exactly, so the maximum-likelihood {model.family.nuisance[0].name} is 0 (no residual "
+                "degrees of freedom). Use fewer columns, or method='map' (a prior) for more columns than rows"
+            )
+    fitted = data if aliased is None else data._replace(X=data.X[:, ~aliased])
+    target = build(model, fitted, **TARGETS[method])
     if method in ("mle", "map"):
         n_given = len(data.y) + data.dropped
         groups = check_cov_type(options.get("cov_type", "observed"), options.get("groups"), n_given, data.kept)
         options = {**options, "groups": groups} if groups is not None else options
     estimate = METHODS[method](target, method, int(seed), progress=progress, **options)
     estimate.info["n_dropped"] = data.dropped
+    if aliased is not None:
+        shapes = model.parameter_shapes(data.X.shape[1], data.summary.n_classes)
+        estimate = expand_aliased(estimate, shapes, aliased)
+        estimate.info["aliased"] = [name for name, a in zip(data.feature_names, aliased, strict=True) if a]
     fit = Fit(
         method,
         model,

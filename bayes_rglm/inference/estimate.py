@@ -29,3 +29,40 @@ class Estimate(NamedTuple):
     draws: dict[str, np.ndarray] | None
     covariance: np.ndarray | Callable[[], tuple[Any, str]] | None
     info: dict
+
+
+def expand_aliased(estimate: Estimate, shapes: dict, aliased: np.ndarray) -> Estimate:
+    """The estimate of the full design from the estimate fitted without the ``aliased`` columns.
+
+    ``w0``'s rows for aliased columns are NaN; so are their rows and columns of the covariance (the
+    flat vector of sites in sorted order).
+    """
+    kept = ~aliased
+    params = dict(estimate.params)
+    full_w0 = np.full(shapes["w0"], np.nan)
+    full_w0[kept] = params["w0"]
+    params["w0"] = full_w0
+    positions, start = [], 0
+    for name in sorted(shapes):
+        size = int(np.prod(shapes[name], dtype=int))
+        index = np.arange(start, start + size)
+        if name == "w0":
+            index = index.reshape(shapes["w0"])[kept].ravel()
+        positions.append(index)
+        start += size
+    positions = np.concatenate(positions)
+
+    def widen(covariance):
+        if covariance is None:
+            return None
+        full = np.full((start, start), np.nan)
+        full[np.ix_(positions, positions)] = covariance
+        return full
+
+    covariance = estimate.covariance
+    if callable(covariance):
+        lazy = covariance
+        covariance = lambda: (lambda c, note: (widen(c), note))(*lazy())  # noqa: E731
+    else:
+        covariance = widen(covariance)
+    return Estimate(params, estimate.draws, covariance, estimate.info)

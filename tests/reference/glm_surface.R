@@ -75,6 +75,14 @@ bw$race <- factor(bw$race)
 f <- glm(low ~ age + lwt + race + smoke + ptl + ht + ui + ftv, family = binomial(link = "cloglog"), data = bw)
 cases$birthwt_cloglog <- glm_case("birthwt_cloglog", f)
 
+# 5c. Aliased columns: a multiple of wt and a constant column (R: coefficients NA, "not defined because of
+# singularities"), mtcars, am ~ wt + wt2 + hp + one.
+mt <- mtcars
+mt$wt2 <- 2 * mt$wt
+mt$one <- 1
+f <- glm(am ~ wt + wt2 + hp + one, family = binomial, data = mt)
+cases$aliased <- glm_case("aliased", f)
+
 # 6. Negative binomial with weights: MASS::quine, Days ~ Sex + Age + Eth + Lrn, weights 1, 2, 3, ...
 q <- quine
 q$w <- rep(c(1, 2, 3), length.out = nrow(q))
@@ -126,7 +134,7 @@ cat(
       } else if (length(v) == 1 && !(k %in% vectors)) {
         sprintf("%.17g", v)
       } else {
-        sprintf("[%s]", paste(sprintf("%.17g", v), collapse = ", "))
+        sprintf("[%s]", paste(ifelse(is.na(v), "null", sprintf("%.17g", v)), collapse = ", "))
       }
       sprintf('"%s": %s', k, body)
     }, "")

@@ -1,0 +1,93 @@
+"""Aliased columns, as R's ``glm``: detected before fitting, named in a warning, reported as NaN.
+
+Reference: ``tests/reference/glm_surface.R``, case ``aliased`` (mtcars, ``am ~ wt + wt2 + hp + one``
+with ``wt2 = 2 wt`` and a constant column; R: ``wt2`` and ``one`` are NA, "not defined because of
+singularities").
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_weights import CASES, load
+
+import bayes_rglm as br
+from bayes_rglm.aliasing import aliased_columns
+
+
+@pytest.fixture(scope="module")
+def aliased_fit():
+    X, y, _, _ = load("aliased")
+    X = pd.DataFrame(X, columns=CASES["aliased"]["columns"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = br.RGLM("bernoulli").fit(X, y, method="mle")
+    return X, fit, caught
+
+
+def test_aliased_columns_are_named_and_not_estimated(aliased_fit):
+    X, fit, caught = aliased_fit
+    messages = [str(w.message) for w in caught if issubclass(w.category, br.AliasingWarning)]
+    assert len(messages) == 1 and "wt2, one" in messages[0]
+    assert fit.info["aliased"] == ["wt2", "one"]
+    w0, bse = np.ravel(fit.params["w0"]), np.ravel(fit.bse["w0"])
+    assert np.isnan(w0[[1, 3]]).all() and np.isnan(bse[[1, 3]]).all()
+    assert fit.summary().loc[["w0[wt2]", "w0[one]"], "estimate"].isna().all()
+
+
+def test_the_rest_is_r_fit(aliased_fit):
+    X, fit, _ = aliased_fit
+    ref = CASES["aliased"]
+    ours = np.r_[np.ravel(fit.params["b0"]), np.ravel(fit.params["w0"])[[0, 2]]]
+    se = np.r_[np.ravel(fit.bse["b0"]), np.ravel(fit.bse["w0"])[[0, 2]]]
+    np.testing.assert_allclose(ours, ref["coef"], atol=0.01 * np.min(ref["se_glm"]))
+    np.testing.assert_allclose(se, ref["se_glm"], rtol=0.02)
+    np.testing.assert_allclose(fit.predict(X), ref["fitted"], rtol=1e-6)
+    stats = fit.stats
+    assert (stats["df_residual"], stats["n_params"]) == (ref["df_residual"], 3)
+    np.testing.assert_allclose(stats["deviance"], ref["deviance"], rtol=1e-6)
+    np.testing.assert_allclose(stats["aic"], ref["aic"], rtol=1e-6)
+
+
+def test_more_columns_than_rows_never_reports_false_certainty():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((20, 30))
+    y = rng.poisson(5.0, 20).astype(float) + 1.0  # no zero counts: the saturated MLE exists
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = br.RGLM("poisson").fit(X, y, method="mle")
+    assert any(issubclass(w.category, br.AliasingWarning) for w in caught)
+    w0, bse = np.ravel(fit.params["w0"]), np.ravel(fit.bse["w0"])
+    assert np.isnan(w0).sum() == 11  # rank 20 = the intercept and 19 columns
+    kept = ~np.isnan(w0)
+    assert np.all(bse[kept] > 0) and np.all(np.isfinite(w0[kept] / bse[kept]))
+    np.testing.assert_allclose(fit.predict(X), y, rtol=1e-6)  # saturated: mu = y
+
+
+def test_a_saturated_dispersion_model_is_refused():
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((20, 30)), rng.normal(size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", br.AliasingWarning)
+        with pytest.raises(ValueError, match="maximum-likelihood sigma is 0"):
+            br.RGLM("gaussian").fit(X, y, method="mle")
+
+
+def test_detection_follows_r_order_and_tolerance():
+    x = np.linspace(0.0, 1.0, 30)
+    assert aliased_columns(np.c_[x, 2 * x + 1, x**2], intercept=True).tolist() == [False, True, False]
+    assert aliased_columns(np.c_[x, 2 * x + 1, x**2], intercept=False).tolist() == [False, False, False]
+    # A column 1e-5 away (relative) from the span of the earlier ones is kept, as by R's tol of 1e-7.
+    near = x + 1e-5 * np.random.default_rng(0).standard_normal(30)
+    assert aliased_columns(np.c_[x, near], intercept=True).tolist() == [False, False]
+
+
+def test_map_with_a_proper_prior_identifies_every_column():
+    X, y, _, _ = load("aliased")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", br.AliasingWarning)
+        fit = br.RGLM("bernoulli").fit(X, y, method="map")
+    assert np.all(np.isfinite(fit.params["w0"])) and np.all(np.isfinite(fit.bse["w0"]))
