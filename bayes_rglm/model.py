@@ -53,9 +53,10 @@ class RGLM(Network):
     def fit(
         self,
         X,
-        y,
+        y=None,
         method: str = "mle",
         *,
+        data=None,
         seed: int = 0,
         offset=None,
         trials=None,
@@ -66,13 +67,15 @@ class RGLM(Network):
     ):
         """Fit by ``method`` (``"mle"``, ``"map"``, ``"laplace"``, ``"svi"``, ``"nuts"``) and return a Fit.
 
-        See :func:`bayes_rglm.fit` for the arguments (``weights=``: R's prior weights; ``exposure=``).
+        See :func:`bayes_rglm.fit` for the arguments (``weights=``: R's prior weights; ``exposure=``;
+        a formula ``"y ~ x + C(g)"`` as ``X`` with ``data=`` a DataFrame).
         """
         return _fit(
             self,
             X,
             y,
             method=method,
+            data=data,
             seed=seed,
             offset=offset,
             trials=trials,

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
 from . import glm_stats
-from .data import as_design, as_vector, as_weights, match_columns
+from .data import as_design, as_vector, as_weights, is_dataframe, match_columns
 from .diagnostics import function_summary, posterior_summary, to_arviz
 from .families import DataSummary
 from .labels import display_order, parameter_labels
@@ -87,6 +87,7 @@ class Fit:
         self.data = data  # the training Dataset (Bayesian methods: ArviZ groups, probes)
         # Fitted on a DataFrame: DataFrames given later are matched to feature_names by column name.
         self.named_columns = bool(getattr(data, "named", False)) if named_columns is None else bool(named_columns)
+        self.formula = None  # a FormulaDesign when fitted from a formula: new data go through it
 
     # --- parameters -------------------------------------------------------------------------------
 
@@ -149,6 +150,11 @@ class Fit:
     # --- prediction -------------------------------------------------------------------------------
 
     def _inputs(self, X, offset, trials):
+        if self.formula is not None and is_dataframe(X):
+            X, formula_offset = self.formula.transform(X)
+            if formula_offset is not None:
+                given = as_vector(offset, X.shape[0], "offset", allow_none=True)
+                offset = formula_offset if given is None else formula_offset + given
         if self.named_columns:
             X = match_columns(X, self.feature_names, "X")
         X, _ = as_design(X, "X", n_features=self.n_features)

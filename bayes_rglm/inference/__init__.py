@@ -18,9 +18,12 @@ from __future__ import annotations
 import numbers
 import warnings
 
+import numpy as np
+
 from ..aliasing import aliased_columns
 from ..diagnostics import check_diagnostics
 from ..exceptions import AliasingWarning
+from ..formula import FormulaDesign
 from ..network import Network
 from ..results import Fit
 from ..runtime import guard_mappings
@@ -87,12 +90,22 @@ def _check_options(method: str, options: dict) -> None:
             raise ValueError(f"tol must be a number in (0, 1), e.g. 1e-10, got {tol!r}")
 
 
+def _column(data, value, argument: str):
+    """``data[value]`` where a formula fit names a column of its data for ``argument``; else ``value``."""
+    if not isinstance(value, str):
+        return value
+    if value not in data.columns:
+        raise ValueError(f"{argument}={value!r} is not a column of data (columns: {', '.join(map(str, data.columns))})")
+    return data[value].to_numpy()
+
+
 def fit(
     model: Network,
     X,
-    y,
+    y=None,
     method: str = "mle",
     *,
+    data=None,
     seed: int = 0,
     offset=None,
     trials=None,
@@ -106,8 +119,14 @@ def fit(
     Parameters
     ----------
     model : RGLM
-    X : array-like or DataFrame, shape (n, p)
+    X : array-like or DataFrame, shape (n, p), or str
+        The design, or a formula such as ``"y ~ C(g) * x + offset(np.log(e))"`` evaluated on ``data``
+        (:mod:`bayes_rglm.formula`); then ``y`` comes from the formula, and ``offset``, ``trials``,
+        ``weights``, ``exposure`` and ``groups`` may name columns of ``data``.
     y : array-like, shape (n,)
+        The response (not with a formula).
+    data : DataFrame, optional
+        The data a formula is evaluated on.
     method : {"mle", "map", "laplace", "svi", "nuts"}
     seed : int
         Seed for random starts, minibatches and draws.
@@ -134,6 +153,23 @@ def fit(
         raise TypeError(f"seed must be an integer, got {seed!r}")
     method = method.lower()
     _check_options(method, options)
+    design = None
+    if isinstance(X, str):
+        if y is not None:
+            raise ValueError("y= is given by the formula's left-hand side; pass the formula and data= only")
+        design, X, y, formula_offset = FormulaDesign.from_formula(X, data)
+        offset, trials, weights, exposure = (
+            _column(data, value, name)
+            for value, name in ((offset, "offset"), (trials, "trials"), (weights, "weights"), (exposure, "exposure"))
+        )
+        if "groups" in options:
+            options["groups"] = _column(data, options["groups"], "groups")
+        if formula_offset is not None:
+            offset = formula_offset if offset is None else formula_offset + np.asarray(offset, dtype=float)
+    elif data is not None:
+        raise ValueError("data= is only used with a formula as the first argument, e.g. fit('y ~ x', data=df)")
+    elif y is None:
+        raise ValueError("y is required (or give a formula such as 'y ~ x' with data=)")
     data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
     guard_mappings()
     aliased = None
@@ -181,6 +217,7 @@ def fit(
         data.summary,
         data,
     )
+    fit.formula = design
     if method == "nuts":
         check_diagnostics(fit)  # r-hat and ESS (of E[y | x] with hidden layers): warns when they fail
     return fit

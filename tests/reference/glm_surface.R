@@ -120,6 +120,27 @@ cases$tobit_weights <- list(
   sigma = f$scale, se_log_sigma = num(s["Log(scale)", 2]), loglik = num(logLik(f))
 )
 
+# 9. Formulas on raw data frames with factors: fitted values and deviance do not depend on the contrasts
+# (R's default for ordered factors is polynomial, formulaic's treatment), so those are what is compared.
+formula_case <- function(name, formula, fit, frame) {
+  write.csv(frame, file.path(out, paste0(name, ".csv")), row.names = FALSE)
+  list(formula = formula, fitted = num(fitted(fit)), deviance = fit$deviance, loglik = num(logLik(fit)),
+       df_residual = fit$df.residual)
+}
+f <- glm(breaks ~ wool * tension, family = poisson, data = warpbreaks)
+wb <- data.frame(breaks = warpbreaks$breaks, wool = as.character(warpbreaks$wool),
+                 tension = as.character(warpbreaks$tension))
+cases$formula_warpbreaks <- formula_case("formula_warpbreaks", "breaks ~ wool * tension", f, wb)
+f <- glm(Claims ~ District + Group + Age + offset(log(Holders)), family = poisson, data = Insurance)
+ins2 <- data.frame(Claims = Insurance$Claims, District = as.character(Insurance$District),
+                   Group = as.character(Insurance$Group), Age = as.character(Insurance$Age),
+                   Holders = Insurance$Holders)
+cases$formula_insurance <- formula_case("formula_insurance",
+  "Claims ~ District + Group + Age + offset(np.log(Holders))", f, ins2)
+f <- glm(mpg ~ log(hp) + I(wt^2) + factor(cyl), family = Gamma(link = "log"), data = mtcars)
+cases$formula_mtcars <- formula_case("formula_mtcars", "mpg ~ np.log(hp) + I(wt**2) + C(cyl)", f,
+                                     mtcars[, c("mpg", "hp", "wt", "cyl")])
+
 vectors <- c("columns", "coef_names", "coef", "se_glm", "p_glm", "se", "zeta", "se_zeta", "fitted",
              "res_deviance", "res_pearson", "res_working", "res_response")
 sink(file.path(out, "..", "glm_surface.json"))
