@@ -11,6 +11,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from . import families, links  # noqa: E402
+from .anova import anova  # noqa: E402
 from .exceptions import AliasingWarning, ConvergenceWarning, DiagnosticsWarning, SeparationWarning  # noqa: E402
 from .inference import fit  # noqa: E402
 from .model import RGLM, load  # noqa: E402
@@ -26,6 +27,7 @@ __all__ = [
     "Fit",
     "fit",
     "load",
+    "anova",
     "clear_caches",
     "families",
     "links",

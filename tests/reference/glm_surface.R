@@ -141,8 +141,22 @@ f <- glm(mpg ~ log(hp) + I(wt^2) + factor(cyl), family = Gamma(link = "log"), da
 cases$formula_mtcars <- formula_case("formula_mtcars", "mpg ~ np.log(hp) + I(wt**2) + C(cyl)", f,
                                      mtcars[, c("mpg", "hp", "wt", "cyl")])
 
+# 10. anova of nested fits: a deviance (Chisq) test for poisson, an F test for gaussian (dispersion estimated).
+an <- function(a) list(resid_df = num(a[["Resid. Df"]]), resid_dev = num(a[["Resid. Dev"]]),
+                       df = num(a[["Df"]]), deviance = num(a[["Deviance"]]), p = num(a[[ncol(a)]]),
+                       f = if ("F" %in% names(a)) num(a[["F"]]) else NULL)
+small <- glm(breaks ~ wool, family = poisson, data = warpbreaks)
+big <- glm(breaks ~ wool * tension, family = poisson, data = warpbreaks)
+cases$anova_poisson <- an(anova(small, big, test = "Chisq"))
+small <- glm(mpg ~ wt, family = gaussian, data = mtcars)
+mid <- glm(mpg ~ wt + hp, family = gaussian, data = mtcars)
+big <- glm(mpg ~ wt + hp + qsec, family = gaussian, data = mtcars)
+cases$anova_gaussian <- an(anova(small, mid, big, test = "F"))
+write.csv(mtcars[, c("mpg", "wt", "hp", "qsec")], file.path(out, "anova_mtcars.csv"), row.names = FALSE)
+
 vectors <- c("columns", "coef_names", "coef", "se_glm", "p_glm", "se", "zeta", "se_zeta", "fitted",
-             "res_deviance", "res_pearson", "res_working", "res_response")
+             "res_deviance", "res_pearson", "res_working", "res_response",
+             "resid_df", "resid_dev", "df", "deviance_table", "p", "f")
 sink(file.path(out, "..", "glm_surface.json"))
 cat(
   "{\n",
