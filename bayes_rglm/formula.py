@@ -77,6 +77,7 @@ class FormulaDesign:
         offsets = [c for c in names if c.startswith("offset(")]
         columns = [c for c in names if c != "Intercept" and c not in offsets]
         design = cls(formula, matrices.model_spec, columns, offsets)
+        design.data = data  # the training rows, for marginal effects averaged over them (not saved)
         X, offset = design._split(rhs)
         return design, X, y.iloc[:, 0].to_numpy(dtype=np.float64), offset
 
@@ -107,8 +108,7 @@ class FormulaDesign:
             levels = state.get("categories") if isinstance(state, dict) else None
             if levels is None:
                 continue
-            match = re.fullmatch(r"C\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*(,.*)?\)", factor)
-            column = match.group(1) if match else factor
+            column = factor_column(factor)
             if column not in data.columns:
                 continue
             seen = set(levels)
@@ -118,6 +118,12 @@ class FormulaDesign:
                     f"{argument} column {column!r} has level {unseen[0]!r}, which the training data did not have "
                     f"(levels: {', '.join(map(str, levels))}); a model cannot predict an unseen level"
                 )
+
+
+def factor_column(factor: str) -> str:
+    """The data column of a categorical factor: ``"C(g)"`` and ``"C(g, ...)"`` -> ``"g"``; ``"g"`` -> ``"g"``."""
+    match = re.fullmatch(r"C\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*(,.*)?\)", factor)
+    return match.group(1) if match else factor
 
 
 def _parse(formulaic, formula: str):

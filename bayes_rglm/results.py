@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import ndtr, ndtri, stdtr, stdtrit
 
-from . import glm_stats
+from . import effects, glm_stats
 from .data import as_design, as_vector, as_weights, is_dataframe, match_columns
 from .diagnostics import function_summary, posterior_summary, to_arviz
 from .families import DataSummary
@@ -233,6 +233,22 @@ class Fit:
         """Residuals at the training rows, shape ``(n,)``: ``kind`` ``"deviance"``, ``"pearson"``,
         ``"response"`` or ``"working"``, as R's ``residuals.glm`` (:mod:`bayes_rglm.glm_stats`)."""
         return glm_stats.residuals(self, kind)
+
+    # --- marginal effects (bayes_rglm.effects) ------------------------------------------------------
+
+    def predictions(self, data=None, *, average: bool = False, prob: float = 0.95, plot: bool = False):
+        """``E[y | x]`` at each row of ``data`` (default: the training rows) or their average, with intervals
+        (delta method for mle/map, posterior draws otherwise); see :mod:`bayes_rglm.effects`."""
+        return effects.predictions(self, data, average=average, prob=prob, plot=plot)
+
+    def comparisons(self, variable: str, values=None, *, data=None, prob: float = 0.95, plot: bool = False):
+        """Average change in ``E[y | x]`` as ``variable`` moves between ``values`` (numeric: +1; a factor:
+        each level against the first); see :mod:`bayes_rglm.effects`."""
+        return effects.comparisons(self, variable, values, data=data, prob=prob, plot=plot)
+
+    def slopes(self, variable: str, *, data=None, prob: float = 0.95, plot: bool = False):
+        """Average derivative of ``E[y | x]`` with respect to ``variable``; see :mod:`bayes_rglm.effects`."""
+        return effects.slopes(self, variable, data=data, prob=prob, plot=plot)
 
     def to_arviz(self, posterior_predictive: bool = False, seed: int = 0):
         """``arviz.InferenceData`` with posterior, sample_stats (nuts), log_likelihood, observed and constant data.
