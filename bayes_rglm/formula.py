@@ -77,6 +77,7 @@ class FormulaDesign:
         offsets = [c for c in names if c.startswith("offset(")]
         columns = [c for c in names if c != "Intercept" and c not in offsets]
         design = cls(formula, matrices.model_spec, columns, offsets)
+        design.required_columns = _referenced(formula, data.columns)
         design.data = data  # the training rows, for marginal effects averaged over them (not saved)
         X, offset = design._split(rhs)
         return design, X, y.iloc[:, 0].to_numpy(dtype=np.float64), offset
@@ -89,7 +90,10 @@ class FormulaDesign:
                 f"{self.formula!r}), got {type(data).__name__}"
             )
         rhs_spec = self.spec.rhs
-        needed = sorted(set(rhs_spec.required_variables) - set(map(str, data.columns)) - set(CONTEXT))
+        rhs = self.formula.split("~", 1)[1]
+        needed = sorted(
+            (self.required_columns & set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", rhs))) - set(map(str, data.columns))
+        )
         if needed:
             raise ValueError(f"{argument} is missing column {needed[0]!r}, which the formula {self.formula!r} uses")
         self._check_levels(data, argument)
@@ -118,6 +122,12 @@ class FormulaDesign:
                     f"{argument} column {column!r} has level {unseen[0]!r}, which the training data did not have "
                     f"(levels: {', '.join(map(str, levels))}); a model cannot predict an unseen level"
                 )
+
+
+def _referenced(formula: str, columns) -> set[str]:
+    """The columns a formula reads: its identifiers that are columns (formulaic's ``required_variables``
+    misses those inside stateful transforms such as ``bs(x, df=4)``)."""
+    return set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", formula)) & set(map(str, columns))
 
 
 def factor_column(factor: str) -> str:

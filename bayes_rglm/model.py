@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+from .formula import FormulaDesign
 from .inference import fit as _fit
 from .network import Network
 from .results import Fit
@@ -108,4 +109,8 @@ def load(path) -> Fit:
     """
     fields = read_fit(path)
     model = RGLM.from_dict(fields.pop("model"))
-    return Fit(model=model, **fields)
+    formula = fields.pop("formula")
+    fit = Fit(model=model, **fields)
+    if formula is not None:
+        fit.formula = FormulaDesign.from_formula(*formula)[0]
+    return fit

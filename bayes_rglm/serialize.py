@@ -144,6 +144,19 @@ def save_fit(fit, path) -> Path:
             variables[f"data/{name}"] = (["obs", "feature"][: arr.ndim], arr)
     if fit.covariance is not None:
         variables["covariance"] = (["parameter", "parameter_"], np.asarray(fit.covariance))
+    formula = None
+    if fit.formula is not None:
+        # The formula and the raw training columns it reads: on load the design is rebuilt from them exactly
+        # (factor levels, the state of stateful transforms), so predict takes raw DataFrames again.
+        frame = fit.formula.data
+        columns = [c for c in map(str, frame.columns) if c in fit.formula.required_columns]
+        kinds = {}
+        for column in columns:
+            values = frame[column].to_numpy()
+            numeric = np.issubdtype(values.dtype, np.number) or values.dtype == bool
+            kinds[column] = "number" if numeric else "str"
+            variables[f"formula_data/{column}"] = (["formula_row"], values.astype(float if numeric else str))
+        formula = {"formula": fit.formula.formula, "columns": kinds}
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -154,6 +167,7 @@ def save_fit(fit, path) -> Path:
         "data_summary": fit.data_summary._asdict(),
         "info": fit.info,
         "has_samples": fit.samples is not None,
+        "formula": formula,
     }
     import xarray as xr  # here, not at module level: importing bayes_rglm should not pay for xarray
 
@@ -214,4 +228,18 @@ def read_fit(path) -> dict:
         "data_summary": DataSummary(**summary),
         "data": data,
         "named_columns": bool(header.get("named_columns", False)),
+        "formula": _formula_from(header.get("formula"), ds),
     }
+
+
+def _formula_from(spec: dict | None, ds):
+    """``(formula, training columns as a DataFrame)`` of a saved formula fit, or None."""
+    if not spec:
+        return None
+    import pandas as pd  # noqa: PLC0415 -- only formula fits reach this
+
+    frame = pd.DataFrame({c: ds[f"formula_data__{c}"].values for c in spec["columns"]})
+    for column, kind in spec["columns"].items():
+        if kind == "str":
+            frame[column] = frame[column].astype(str).astype(object)
+    return spec["formula"], frame

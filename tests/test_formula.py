@@ -115,3 +115,22 @@ def test_data_without_a_formula_and_y_with_one_are_refused():
         br.RGLM("poisson").fit("breaks ~ wool", df["breaks"], data=df)
     with pytest.raises(ValueError, match="data= is only used with a formula"):
         br.RGLM("poisson").fit(np.ones((3, 1)), np.ones(3), data=df)
+
+
+def test_a_saved_formula_fit_predicts_raw_data_again(tmp_path):
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"x": rng.standard_normal(80), "g": rng.choice(["a", "b", "c"], 80), "e": rng.uniform(1, 3, 80)})
+    df["y"] = rng.poisson(np.exp(0.3 * df["x"]) * df["e"]).astype(float)
+    fit = br.RGLM("poisson").fit("y ~ bs(x, df=4) + C(g) + offset(np.log(e))", data=df, method="mle")
+    back = br.load(fit.save(tmp_path / "fit.nc"))
+    rows = df.iloc[:7]  # a few rows: the spline's knots and the levels come from the training data
+    np.testing.assert_allclose(back.predict(rows), fit.predict(rows), rtol=1e-12)
+    with pytest.raises(ValueError, match="missing column 'x'"):
+        back.predict(rows.drop(columns="x"))
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_a_non_finite_formula_offset_is_named():
+    df = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [0.0, 1.0, 2.0], "e": [0.0, 1.0, 2.0]})
+    with pytest.raises(ValueError, match="offset has a non-finite value"):
+        br.RGLM("poisson").fit("y ~ x + offset(np.log(e))", data=df, method="mle")
