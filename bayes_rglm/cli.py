@@ -115,9 +115,11 @@ def _run(spec, method: str, args, split=None):
     split = split or split_data(spec.data, model.family.has_classes)
     options = spec.method_options(method, quick=args.quick)
     started = time.perf_counter()
+    formula = spec.data.get("formula")
     fit = model.fit(
-        split.X_train,
-        split.y_train,
+        formula or split.X_train,
+        None if formula else split.y_train,
+        data=split.X_train if formula else None,
         method=method,
         seed=args.seed,
         trials=split.trials_train,

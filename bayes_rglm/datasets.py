@@ -91,12 +91,15 @@ def names() -> list[str]:
     return sorted(DATASETS)
 
 
-def load(name: str, target: str | None = None) -> Data:
-    """Load a shipped data set by name, or a CSV file as ``csv:PATH`` with ``target=`` its response column."""
+def load(name: str, target: str | None = None, encode: bool = True) -> Data:
+    """Load a shipped data set by name, or a CSV file as ``csv:PATH`` with ``target=`` its response column.
+
+    ``encode``: a CSV's text columns become dummy columns; ``False`` keeps them raw (for a formula).
+    """
     if not isinstance(name, str):
         raise TypeError(f"dataset name must be a string such as 'iris' or 'csv:data.csv', got {name!r}")
     if name.startswith("csv:"):
-        return _load_csv(name[4:], target)
+        return _load_csv(name[4:], target, encode)
     if name not in DATASETS:
         raise ValueError(f"dataset {name!r} is not known; valid: {', '.join(names())}, or csv:PATH")
     data = DATASETS[name]()
@@ -108,7 +111,7 @@ def load(name: str, target: str | None = None) -> Data:
     return data
 
 
-def _load_csv(path: str, target: str | None) -> Data:
+def _load_csv(path: str, target: str | None, encode: bool = True) -> Data:
     import os
 
     if not os.path.isfile(path):
@@ -120,9 +123,10 @@ def _load_csv(path: str, target: str | None) -> Data:
         raise ValueError(f"target {target!r} is not a column of {path!r}; columns: {list(frame.columns)}")
     X = frame.drop(columns=[target])
     non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    if non_numeric:
+    if non_numeric and encode:
         X = pd.get_dummies(X, columns=non_numeric, drop_first=True, dtype=float)
-    return Data(X.astype(float), frame[target].astype(float), f"CSV file {os.path.basename(path)}")
+    X = X.astype(float) if encode else X
+    return Data(X, frame[target].astype(float), f"CSV file {os.path.basename(path)}")
 
 
 def standardise(X: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -37,7 +37,7 @@ def split_data(data_table: dict, classes: bool, seed: int | None = None) -> Spli
     """Load the spec's dataset, pick features, split train/test, standardise by training statistics."""
     from sklearn.model_selection import train_test_split
 
-    data = datasets.load(data_table["dataset"], data_table.get("target"))
+    data = datasets.load(data_table["dataset"], data_table.get("target"), encode="formula" not in data_table)
     X = data.X
     features = data_table.get("features")
     if features:
@@ -52,7 +52,10 @@ def split_data(data_table: dict, classes: bool, seed: int | None = None) -> Spli
         rows, test_size=data_table.get("test_size", 0.25), random_state=seed, stratify=stratify
     )
     X_train, X_test = X.iloc[train], X.iloc[test]
-    if data_table.get("standardise", True):
+    if "formula" in data_table:  # the formula picks and transforms the columns; it needs the response beside them
+        X_train = X_train.assign(**{str(data.y.name): data.y.iloc[train]})
+        X_test = X_test.assign(**{str(data.y.name): data.y.iloc[test]})
+    elif data_table.get("standardise", True):
         X_test = datasets.standardise(X_test, X_train)
         X_train = datasets.standardise(X_train)
     trials = None if data.trials is None else data.trials.to_numpy()

@@ -3,7 +3,8 @@
 A spec has a top-level ``description`` (one line) and optional ``name`` and
 ``default``, and three tables::
 
-    [data]       dataset, target, features, standardise, test_size, split_seed
+    [data]       dataset, target, features or formula ("y ~ C(g) * x", the target on its left), standardise,
+                 test_size, split_seed
     [model]      family, link, hidden, activation, [model.prior] scale/bias_scale/hierarchical,
                  [model.family_options] (e.g. lower/upper for tobit, sigma for a fixed noise scale)
     [inference]  method, and that method's options (num_warmup, num_samples, num_steps, ...)
@@ -43,6 +44,7 @@ DATA_KEYS = {
     "test_size": float,
     "split_seed": int,
     "trials": str,
+    "formula": str,
 }
 MODEL_KEYS = {
     "family": str,
@@ -196,6 +198,15 @@ def parse_spec(raw: dict, path: str) -> Spec:
         raise SpecError(
             f"{path}: inference.method {inference['method']!r} is not known; allowed: {', '.join(METHOD_NAMES)}"
         )
+    if "formula" in data:
+        if "features" in data:
+            raise SpecError(f"{path}: give data.formula or data.features, not both (the formula picks the columns)")
+        if data.get("standardise", False):
+            raise SpecError(
+                f"{path}: data.standardise does not apply with a formula; use center() or scale() in the formula"
+            )
+        if "~" not in data["formula"]:
+            raise SpecError(f"{path}: data.formula must be 'target ~ terms', got {data['formula']!r}")
     test_size = data.get("test_size", 0.25)
     if not 0 < test_size < 1:
         raise SpecError(f"{path}: data.test_size must be in (0, 1), got {test_size!r}")

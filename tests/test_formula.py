@@ -134,3 +134,26 @@ def test_a_non_finite_formula_offset_is_named():
     df = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": [0.0, 1.0, 2.0], "e": [0.0, 1.0, 2.0]})
     with pytest.raises(ValueError, match="offset has a non-finite value"):
         br.RGLM("poisson").fit("y ~ x + offset(np.log(e))", data=df, method="mle")
+
+
+def test_a_toml_spec_takes_a_formula(tmp_path):
+    import json
+
+    from bayes_rglm.cli import main
+
+    df = frame("formula_warpbreaks")
+    df.to_csv(tmp_path / "warpbreaks.csv", index=False)
+    spec = tmp_path / "warpbreaks.toml"
+    spec.write_text(
+        'description = "warpbreaks by formula"\n'
+        f'[data]\ndataset = "csv:{tmp_path / "warpbreaks.csv"}"\ntarget = "breaks"\nformula = "breaks ~ wool * tension"\n'
+        '[model]\nfamily = "poisson"\n[inference]\nmethod = "mle"\n'
+    )
+    out = tmp_path / "out"
+    assert main(["fit", str(spec), "--quiet", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_test"] > 0 and np.isfinite(metrics["test_lpd"])
+    assert "wool[T.B]" in (out / "summary.csv").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(spec.read_text().replace('target = "breaks"', 'target = "breaks"\nfeatures = ["wool"]'))
+    assert main(["fit", str(bad), "--quiet", "--out", str(tmp_path / "bad")]) == 2
