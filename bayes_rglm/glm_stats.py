@@ -133,7 +133,7 @@ def stats(fit) -> dict:
         "df_residual": df_residual,
         "df_null": n - 1,
         "aic": -2.0 * loglik + 2.0 * k,
-        "bic": -2.0 * loglik + np.log(n) * k,
+        "bic": float(-2.0 * loglik + np.log(n) * k),
         "dispersion": dispersion,
         "dispersion_method": method,
         "n": n,
