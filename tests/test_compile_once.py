@@ -10,6 +10,18 @@ from bayes_rglm.inference.target import build
 from bayes_rglm.runtime import compilations
 
 
+@pytest.fixture(autouse=True)
+def _fresh_programs():
+    """Start each test with no compiled program in memory.
+
+    Every fit runs :func:`bayes_rglm.runtime.guard_mappings`, which clears the caches when the process
+    nears its memory-mapping cap; late in a whole-suite run that can fall between a test's first fit
+    and its refit and make the refit compile (as the clean-clone CI run saw once, 11 compilations).
+    Cleared here, the few programs a test compiles stay far below that cap.
+    """
+    br.clear_caches()
+
+
 def _data(n=300, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3))
