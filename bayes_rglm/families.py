@@ -125,6 +125,17 @@ class Family:
         """:meth:`weighted_log_likelihood` without the ``log_base`` term (:meth:`weighted_base`)."""
         return self._weighted(self.kernel or self.log_likelihood, eta, y, link, nuisance, trials, weights)
 
+    def glm_scale(self, y, mean, trials, weights):
+        """``(y, mu, w)`` on R's GLM scale: binomial proportions ``y / trials`` with weight ``w * trials``."""
+        if self.uses_trials:
+            return y / trials, mean / trials, weights * trials
+        return y, mean, weights
+
+    def pearson(self, y, mean, trials, weights, nuisance) -> float:
+        """Pearson's statistic ``sum_i w_i (y_i - mu_i)^2 / V(mu_i)`` on the GLM scale."""
+        y, mu, w = self.glm_scale(y, mean, trials, weights)
+        return float(np.sum(w * np.square(y - mu) / self.variance(mu, nuisance)))
+
     def weighted_base(self, y, trials, weights):
         """The ``log_base`` term per row, weighted as :meth:`weighted_log_likelihood` weights its row."""
         base = self.log_base_measure(y, trials)

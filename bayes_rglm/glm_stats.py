@@ -71,10 +71,7 @@ def glm_scale(fit):
     data = fit.data
     family = fit.model.family
     mu = evaluate(fit.model, "mean", fit._draws(), data.X, None, data.offset, data.trials)[0]
-    y, w = np.asarray(data.y, dtype=float), _weights(data)
-    if family.uses_trials:
-        return y / data.trials, mu / data.trials, w * data.trials
-    return y, mu, w
+    return family.glm_scale(np.asarray(data.y, dtype=float), mu, data.trials, _weights(data))
 
 
 def log_likelihood(fit) -> float:
@@ -121,7 +118,8 @@ def stats(fit) -> dict:
         deviance = -2.0 * loglik
     df_residual = n - rank
     if family.glm_dispersion is not None:
-        pearson = float(np.sum(w * np.square(y - mu) / family.variance(mu, _nuisance(fit))))
+        # gaussian and gamma (no trials): the GLM scale is the data's own
+        pearson = family.pearson(data.y, mu, data.trials, _weights(data), _nuisance(fit))
         dispersion, method = pearson / df_residual, "Pearson chi-squared / df_residual (R's summary.glm)"
     else:
         dispersion, method = 1.0, "fixed at 1"

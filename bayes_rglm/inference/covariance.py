@@ -92,10 +92,7 @@ def _compiled_rows(layout: Layout):
 
 def _glm_weights(family, nuisance: dict, y, mean, slope, trials, weights, dispersion: float) -> np.ndarray:
     """R's IRLS weights ``w (d mu / d eta)^2 / (phi V(mu))`` on the GLM scale (binomial: proportions)."""
-    if family.uses_trials:
-        mu, weights = mean / trials, weights * trials
-    else:
-        mu = mean
+    _, mu, weights = family.glm_scale(y, mean, trials, weights)
     return weights * np.square(slope) / (dispersion * family.variance(mu, nuisance))
 
 
@@ -123,9 +120,7 @@ def robust_covariance(opt, data, information: np.ndarray, cov_type: str, codes):
     if cov_type in ("expected", "glm") and family.variance is not None:
         phi = 1.0 if family.glm_dispersion is None else family.glm_dispersion(nuisance)
         if cov_type == "glm" and family.glm_dispersion is not None:
-            glm_mu, glm_w = (mean / data.trials, weights * data.trials) if family.uses_trials else (mean, weights)
-            glm_y = data.y / data.trials if family.uses_trials else data.y
-            phi = float(np.sum(glm_w * np.square(glm_y - glm_mu) / family.variance(glm_mu, nuisance)) / (n - k))
+            phi = family.pearson(data.y, mean, data.trials, weights, nuisance) / (n - k)
             t_df = n - k
         W = _glm_weights(family, nuisance, data.y, mean, slope, data.trials, weights, phi)
         fisher = (jac * W[:, None]).T @ jac
