@@ -15,7 +15,8 @@ import pytest
 from test_weights import CASES, load
 
 import bayes_rglm as br
-from bayes_rglm.aliasing import aliased_columns
+from bayes_rglm import aliasing as aliasing_module
+from bayes_rglm.aliasing import _full_rank, aliased_columns
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,26 @@ def test_detection_follows_r_order_and_tolerance():
     # A column 1e-5 away (relative) from the span of the earlier ones is kept, as by R's tol of 1e-7.
     near = x + 1e-5 * np.random.default_rng(0).standard_normal(30)
     assert aliased_columns(np.c_[x, near], intercept=True).tolist() == [False, False]
+    # ... and one 1e-9 away is aliased (through the QR: the Gram screen cannot rule it out).
+    nearer = x + 1e-9 * np.random.default_rng(0).standard_normal(30)
+    assert not _full_rank(np.c_[x, nearer], intercept=True)
+    assert aliased_columns(np.c_[x, nearer], intercept=True).tolist() == [False, True]
+
+
+def test_gram_screen_skips_the_qr_only_where_no_column_can_be_aliased(monkeypatch):
+    rng = np.random.default_rng(3)
+    well = rng.standard_normal((200, 6))
+    assert _full_rank(well, intercept=True) and _full_rank(well, intercept=False)
+    # Near-dependent but not aliased (1e-5, as R keeps it), constant, zero or too few rows: the QR decides.
+    near = np.c_[well[:, :2], well[:, 0] + 1e-5 * rng.standard_normal(200)]
+    assert not _full_rank(near, intercept=True)
+    assert aliased_columns(near, intercept=True).tolist() == [False, False, False]
+    assert not _full_rank(np.c_[well, np.ones(200)], intercept=True)
+    assert not _full_rank(np.c_[well, np.zeros(200)], intercept=False)
+    assert not _full_rank(well[:5], intercept=True)
+    # Where the screen passes, the QR would have found nothing either.
+    monkeypatch.setattr(aliasing_module, "_full_rank", lambda X, intercept: False)
+    assert not aliased_columns(well, intercept=True).any()
 
 
 def test_map_with_a_proper_prior_identifies_every_column():

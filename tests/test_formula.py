@@ -146,7 +146,8 @@ def test_a_toml_spec_takes_a_formula(tmp_path):
     spec = tmp_path / "warpbreaks.toml"
     spec.write_text(
         'description = "warpbreaks by formula"\n'
-        f'[data]\ndataset = "csv:{tmp_path / "warpbreaks.csv"}"\ntarget = "breaks"\nformula = "breaks ~ wool * tension"\n'
+        f'[data]\ndataset = "csv:{tmp_path / "warpbreaks.csv"}"\ntarget = "breaks"\n'
+        'formula = "breaks ~ wool * tension"\n'
         '[model]\nfamily = "poisson"\n[inference]\nmethod = "mle"\n'
     )
     out = tmp_path / "out"
