@@ -28,6 +28,7 @@ from ..network import Network
 from ..results import Fit
 from ..runtime import guard_mappings
 from .covariance import check_cov_type
+from .devices import resolve_devices
 from .estimate import expand_aliased
 from .laplace import fit_laplace
 from .nuts import fit_nuts
@@ -142,6 +143,11 @@ def fit(
         Positive exposures for a log link: ``offset = log(exposure)`` (added to ``offset``).
     progress : bool, optional
         Show progress bars (default: when attached to a terminal).
+    devices : None, int or sequence of jax devices, optional
+        ``mle``, ``map``, ``laplace`` and ``svi``: shard the rows over these devices (an integer ``k``:
+        the first ``k`` of ``jax.devices()``), data-parallel (:mod:`~bayes_rglm.inference.devices`).
+        The rows are padded with weight-0 rows to a multiple of the device count, which changes no
+        answer; each SVI step draws ``batch_size / k`` rows on each device.  Default: one device.
     **options
         Method options (``max_iter``, ``tol``, ``num_restarts``, ``num_samples``, ...).
     """
@@ -152,6 +158,13 @@ def fit(
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed must be an integer, got {seed!r}")
     method = method.lower()
+    devices = options.pop("devices", None)
+    if devices is not None and method == "nuts":
+        raise ValueError(
+            "devices= shards the rows of mle, map, laplace and svi over devices; NUTS runs its chains over "
+            "devices with chain_method='parallel' (one chain per device)"
+        )
+    devices = resolve_devices(devices)
     _check_options(method, options)
     design = None
     if isinstance(X, str):
@@ -195,13 +208,14 @@ def fit(
                 "degrees of freedom). Use fewer columns, or method='map' (a prior) for more columns than rows"
             )
     fitted = data if aliased is None else data._replace(X=data.X[:, ~aliased])
-    target = build(model, fitted, **TARGETS[method])
+    target = build(model, fitted, devices=devices, **TARGETS[method])
     if method in ("mle", "map"):
         n_given = len(data.y) + data.dropped
         groups = check_cov_type(options.get("cov_type", "observed"), options.get("groups"), n_given, data.kept)
         options = {**options, "groups": groups} if groups is not None else options
     estimate = METHODS[method](target, method, int(seed), progress=progress, **options)
     estimate.info["n_dropped"] = data.dropped
+    estimate.info["devices"] = 1 if devices is None else len(devices)
     if aliased is not None:
         shapes = model.parameter_shapes(data.X.shape[1], data.summary.n_classes)
         estimate = expand_aliased(estimate, shapes, aliased)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..runtime import compiled_cache
 from . import objective as obj
+from .blocks import traced_over
 from .target import Layout
 
 COV_TYPES = ("observed", "expected", "glm", "HC0", "HC1", "HC2", "HC3", "cluster")
@@ -87,7 +88,7 @@ def _compiled_rows(layout: Layout):
         mean = family.mean(e[:, None], link, model.nuisance(layout.unravel(theta)), problem.trials)
         return scores, jac, slope, mean
 
-    return jax.jit(run)
+    return jax.jit(traced_over(layout.mesh, run))
 
 
 def _glm_weights(family, nuisance: dict, y, mean, slope, trials, weights, dispersion: float) -> np.ndarray:

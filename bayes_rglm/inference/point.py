@@ -28,7 +28,7 @@ from ..exceptions import ConvergenceWarning, SeparationWarning
 from ..network import Network
 from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
-from .blocks import map_over_rows
+from .blocks import map_over_rows, traced_over
 from .covariance import robust_covariance
 from .estimate import Estimate
 from .optimize import Solution, lbfgs, newton_cg, newton_fused
@@ -149,7 +149,7 @@ def _compiled_fit(
         precision = last if model.depth > 0 else None
         return solution, pointwise, information(theta_c, problem, last), jacobian(theta_c), original, precision
 
-    return jit(run, small)
+    return jit(traced_over(layout.mesh, run), small)
 
 
 @compiled_cache(maxsize=64)
@@ -163,7 +163,7 @@ def _compiled_information(layout: Layout, use_prior: bool):
     def run(theta, problem):
         return hessian(layout.ravel(layout.constrain(layout.unravel(theta))[0]), problem)
 
-    return jax.jit(run)
+    return jax.jit(traced_over(layout.mesh, run))
 
 
 class Optimum(NamedTuple):

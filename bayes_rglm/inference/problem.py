@@ -58,7 +58,16 @@ def padded_size(n: int) -> int:
 
 
 def make_problem(
-    family: Family, centre: bool, X, y, offset, trials, y_scale, standardise: bool = True, weights=None
+    family: Family,
+    centre: bool,
+    X,
+    y,
+    offset,
+    trials,
+    y_scale,
+    standardise: bool = True,
+    weights=None,
+    multiple: int = 1,
 ) -> Problem:
     """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
 

@@ -64,6 +64,8 @@ import numpy as np
 
 from ..exceptions import ConvergenceWarning
 from ..runtime import compiled_cache
+from .blocks import over_shards, traced_over
+from .devices import ROWS
 from .estimate import Estimate
 from .problem import padded_size
 from .target import Layout, Target
@@ -202,6 +204,10 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
         theta, entropy = family.sample(var, k_theta)
         if batch_rows is None:  # every row once; padding rows carry weight 0
             log_joint = layout.log_joint(theta, problem)
+        elif layout.mesh is not None:  # each device draws its share of the batch from its own rows
+            params, log_jacobian = layout.constrain(theta)
+            likelihood = _sharded_minibatch(layout, params, problem, k_rows, batch_rows, batch)
+            log_joint = likelihood + layout.log_prior(params, problem) + log_jacobian
         else:
             rows = jax.random.randint(k_rows, (batch_rows,), 0, n)
             counted = jnp.arange(batch_rows) < batch
@@ -238,7 +244,27 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
     def draw(var, key):
         return jax.vmap(lambda k: family.sample(var, k)[0])(jax.random.split(key, DRAW_BLOCK))
 
-    return family, start, jax.jit(run), jax.jit(draw)
+    return family, start, jax.jit(traced_over(layout.mesh, run)), jax.jit(draw)
+
+
+def _sharded_minibatch(layout: Layout, params: dict, problem, key, batch_rows: int, batch) -> jax.Array:
+    """The minibatch log-likelihood over a mesh: device ``d`` draws its share ``m_d`` of the ``batch`` rows
+    uniformly from its own ``n_d`` rows, each weighted ``n_d / m_d`` (an unbiased estimate of its rows' sum,
+    padding rows included at weight 0); the devices' sums are added.  ``batch_rows`` (static): the batch
+    size's bucket, of which each device draws ``ceil(batch_rows / devices)`` and counts the first ``m_d``.
+    """
+    model, devices = layout.model, layout.mesh.size
+    local_rows = -(-batch_rows // devices)
+
+    def local(X, y, offset, trials, weights):
+        d = jax.lax.axis_index(ROWS)
+        rows = jax.random.randint(jax.random.fold_in(key, d), (local_rows,), 0, X.shape[0])
+        share = jnp.floor(batch / devices) + (d < jnp.mod(batch, devices))
+        scale = jnp.where(jnp.arange(local_rows) < share, X.shape[0] / share, 0.0)
+        rows_ll = model.log_likelihood(params, X[rows], y[rows], offset[rows], trials[rows], weights[rows])
+        return jnp.sum(scale * rows_ll)
+
+    return over_shards(local, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
 
 
 class Run(NamedTuple):
@@ -289,6 +315,12 @@ def prepare(
         raise ValueError(f"guide={guide!r} is not known; valid: {', '.join(GUIDES)}")
     if batch_size is not None and batch_size > n:
         raise ValueError(f"batch_size={batch_size} exceeds the number of rows ({n}); use at most {n} or None")
+    mesh = target.layout.mesh
+    if batch_size is not None and mesh is not None and batch_size < mesh.size:
+        raise ValueError(
+            f"batch_size={batch_size} is smaller than the number of devices ({mesh.size}): each device draws its "
+            f"share of the batch; use batch_size >= {mesh.size}"
+        )
     if num_steps is not None and num_epochs is not None:
         raise ValueError("give num_steps or num_epochs, not both")
     per_epoch = math.ceil(n / batch_size) if batch_size else 1

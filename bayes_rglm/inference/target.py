@@ -44,11 +44,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from numpyro.distributions import biject_to, constraints
 
 from ..families import DataSummary
 from ..network import Dataset, Network
 from ..nuisance import inverse_cdf
+from .devices import mesh_of, place
 from .problem import Problem, make_problem, to_original, to_standardised
 
 
@@ -57,7 +59,9 @@ class Layout:
     """The latent sites of ``model`` for ``n_features`` inputs and ``n_classes`` classes, and the log density.
 
     ``scales`` (default: the prior is hierarchical) adds the per-layer prior scales ``prior_scale{l}`` as
-    sites; the optimisers, which fit no hierarchical prior, use a layout without them.
+    sites; the optimisers, which fit no hierarchical prior, use a layout without them.  ``mesh``: the
+    one-axis mesh the data's rows are sharded over (:mod:`~bayes_rglm.inference.devices`), or None;
+    the compiled programs, cached per layout, trace their sums over rows under it.
     """
 
     model: Network
@@ -65,6 +69,7 @@ class Layout:
     n_classes: int
     standardised: bool = True
     scales: bool | None = None
+    mesh: Mesh | None = None  # the devices the rows are sharded over (inference.devices); part of each program's key
 
     def __post_init__(self):
         # One hash per layout: None means the prior's own choice.
@@ -277,14 +282,18 @@ class Target(NamedTuple):
         return self.layout.model
 
 
-def build(model: Network, data: Dataset, standardised: bool = True, scales: bool | None = None) -> Target:
+def build(
+    model: Network, data: Dataset, standardised: bool = True, scales: bool | None = None, devices: tuple | None = None
+) -> Target:
     """The target of one fit: its layout, and the data standardised and padded (:func:`~.problem.make_problem`).
 
     ``standardised=False`` keeps the inputs and the parameters in their original coordinates (the
     log density then skips the map back; SVI uses it, see :mod:`~bayes_rglm.inference.svi`).
-    ``scales``: see :class:`Layout`.
+    ``scales``: see :class:`Layout`.  ``devices`` (:func:`~.devices.resolve_devices`): more than one shards
+    the rows over them, padded to a multiple of their number.
     """
-    layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised), scales)
+    mesh = mesh_of(devices)
+    layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised), scales, mesh)
     centre = not (model.depth == 0 and not model.family.has_output_bias)
     problem = make_problem(
         model.family,
@@ -296,8 +305,9 @@ def build(model: Network, data: Dataset, standardised: bool = True, scales: bool
         data.summary.y_scale,
         standardise=standardised,
         weights=data.weights,
+        multiple=1 if mesh is None else mesh.size,
     )
-    return Target(layout, problem, data)
+    return Target(layout, place(problem, mesh), data)
 
 
 def with_layout(target: Target, **changes) -> Target:
