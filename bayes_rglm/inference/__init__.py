@@ -33,6 +33,7 @@ from .estimate import expand_aliased
 from .laplace import fit_laplace
 from .nuts import fit_nuts
 from .point import fit_point
+from .stream import is_out_of_core, prepare_rows
 from .svi import GUIDES, fit_svi
 from .target import build
 
@@ -183,7 +184,16 @@ def fit(
         raise ValueError("data= is only used with a formula as the first argument, e.g. fit('y ~ x', data=df)")
     elif y is None:
         raise ValueError("y is required (or give a formula such as 'y ~ x' with data=)")
-    data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
+    if is_out_of_core(X):
+        if method != "svi" or devices is not None:
+            raise ValueError(
+                f"out-of-core X (memory-mapped or a list of chunks) is fitted by method='svi' with batch_size= on "
+                f"one device, not method={method!r}{' with devices=' if devices is not None else ''}; load X into "
+                "memory (np.asarray) for the other methods"
+            )
+        data = prepare_rows(model, X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
+    else:
+        data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
     guard_mappings()
     aliased = None
     if method == "mle" and model.depth == 0:

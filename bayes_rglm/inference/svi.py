@@ -68,6 +68,7 @@ from .blocks import over_shards, traced_over
 from .devices import ROWS
 from .estimate import Estimate
 from .problem import padded_size
+from .stream import WINDOW_STEPS, Batches, RowSource
 from .target import Layout, Target
 
 GUIDES = ("normal", "lowrank", "mvn")
@@ -181,7 +182,7 @@ _FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
 
 
 @compiled_cache(maxsize=32)
-def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles: int, schedule):
+def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles: int, schedule, streamed: bool = False):
     """``(carry, keys, active, data, hyper) -> (carry, losses)``: Adam steps on the negative ELBO in one ``lax.scan``.
 
     Everything that varies between runs is an argument: the data ``(problem, n)``, the keys,
@@ -191,6 +192,8 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
     that many rows are drawn and the first ``batch size`` of them count, so
     every batch size in a bucket shares one program.  ``schedule`` is a
     user's optax schedule (part of the program) or None for :func:`cosine_rate`.
+    ``streamed`` (out-of-core rows, :mod:`~bayes_rglm.inference.stream`): ``data`` is ``(batches, n,
+    constants)``, each step's rows coming from ``batches`` (stacked per step) instead of being drawn.
     The log joint is :meth:`~bayes_rglm.inference.target.Layout.log_joint`, on the inputs as given.
     """
     family = _FAMILIES[guide](layout, rank)
@@ -202,7 +205,11 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
         problem, n = data
         k_theta, k_rows = jax.random.split(key)
         theta, entropy = family.sample(var, k_theta)
-        if batch_rows is None:  # every row once; padding rows carry weight 0
+        if streamed:  # this step's rows, gathered on the host: the first ``batch`` count
+            counted = jnp.arange(batch_rows) < batch
+            weights = jnp.where(counted, n / batch, 0.0)
+            log_joint = layout.log_joint(theta, problem, jnp.arange(batch_rows), weights)
+        elif batch_rows is None:  # every row once; padding rows carry weight 0
             log_joint = layout.log_joint(theta, problem)
         elif layout.mesh is not None:  # each device draws its share of the batch from its own rows
             params, log_jacobian = layout.constrain(theta)
@@ -236,6 +243,15 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
         return jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, carry), loss
 
     def run(carry, keys, active, data, hyper):
+        if streamed:
+            (X, y, offset, trials, weights), n, constants = data
+
+            def streamed_step(c, xs):
+                key, on, rows = xs
+                problem = constants._replace(X=rows[0], y=rows[1], offset=rows[2], trials=rows[3], weights=rows[4])
+                return step(c, key, on, (problem, n), hyper)
+
+            return jax.lax.scan(streamed_step, carry, (keys, active, (X, y, offset, trials, weights)))
         return jax.lax.scan(lambda c, ka: step(c, ka[0], ka[1], data, hyper), carry, (keys, active))
 
     def start(var):
@@ -311,6 +327,10 @@ def prepare(
     """
     data = target.data
     n = data.X.shape[0]
+    if isinstance(data.X, RowSource) and batch_size is None:
+        raise ValueError(
+            "out-of-core X (memory-mapped or chunks) is read in minibatches: give batch_size=, e.g. batch_size=1024"
+        )
     if guide not in GUIDES:
         raise ValueError(f"guide={guide!r} is not known; valid: {', '.join(GUIDES)}")
     if batch_size is not None and batch_size > n:
@@ -338,6 +358,7 @@ def prepare(
         None if batch_size is None else padded_size(batch_size),
         int(num_particles),
         learning_rate if callable(learning_rate) else None,
+        isinstance(data.X, RowSource),
     )
     rate = 0.0 if callable(learning_rate) else float(learning_rate)
     hyper = (jnp.asarray(rate), jnp.asarray(float(num_steps)), jnp.asarray(float(batch_size or n)))
@@ -379,11 +400,19 @@ def fit_svi(
     key = jax.random.PRNGKey(seed)
     losses, done, started = [], 0, time.perf_counter()
     bar = _progress(progress, num_steps)
+    batches = _batches(run, seed)
+    upcoming = None if batches is None else batches.next()
     while done < num_steps:
         key, sub = jax.random.split(key)
-        take = min(chunk, num_steps - done)
+        if batches is not None:  # out of core: this window's steps, sent now; the next one read meanwhile
+            rows, steps = upcoming
+            chunk = WINDOW_STEPS
+            arrays = (jax.device_put(rows), run.arrays[1], run.target.problem)
+        take = min(chunk if batches is None else steps, num_steps - done)
         active = np.arange(chunk) < take
         carry, chunk_losses = run.step_chunk(carry, jax.random.split(sub, chunk), active, arrays, run.hyper)
+        if batches is not None and done + take < num_steps:
+            upcoming = batches.next()  # on the host while the device runs the steps just dispatched
         losses.append(np.asarray(chunk_losses)[:take])
         done += take
         if bar is not None:
@@ -424,6 +453,18 @@ def fit_svi(
     if run.rank is not None:
         info["rank"] = run.rank
     return Estimate(params, samples, None, info)
+
+
+def _batches(run: Run, seed: int) -> Batches | None:
+    """The host-side minibatches of an out-of-core run (None when the rows are on the device)."""
+    data = run.target.data
+    if not isinstance(data.X, RowSource):
+        return None
+    weights = np.ones(len(data.y)) if data.weights is None else data.weights
+    rows = {"y": data.y, "offset": data.offset, "trials": data.trials, "weights": weights}
+    batch = int(np.asarray(run.hyper[2]))
+    rng = np.random.default_rng([seed, 7])
+    return Batches(data.X, rows, padded_size(batch), batch, rng)
 
 
 def _progress(progress, total):

@@ -52,6 +52,7 @@ from ..network import Dataset, Network
 from ..nuisance import inverse_cdf
 from .devices import mesh_of, place
 from .problem import Problem, make_problem, to_original, to_standardised
+from .stream import RowSource
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,21 @@ def build(
     """
     mesh = mesh_of(devices)
     layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised), scales, mesh)
+    if isinstance(data.X, RowSource):
+        # Out of core (SVI): the rows stay on disk and come to the device batch by batch; the problem holds
+        # the constants (inputs as given, the scale of y) and no rows.
+        if standardised or mesh is not None:
+            raise ValueError("out-of-core X is fitted by method='svi' on one device (devices=None)")
+        p = data.X.shape[1]
+        empty = np.zeros((0,))
+        problem = Problem(
+            *(jax.device_put(a) for a in (np.zeros((0, p)), empty, empty, empty, empty)),
+            jax.device_put(np.float64(data.summary.y_scale)),
+            jax.device_put(np.zeros(p)),
+            jax.device_put(np.ones(p)),
+            jax.device_put(np.float64(0.0)),
+        )
+        return Target(layout, problem, data)
     centre = not (model.depth == 0 and not model.family.has_output_bias)
     problem = make_problem(
         model.family,

@@ -1,0 +1,112 @@
+"""Out-of-core SVI: X memory-mapped from a .npy file, or a list of row chunks, read window by window."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayes_rglm as br
+from bayes_rglm.inference.stream import WINDOW_STEPS, Batches, RowSource
+from bayes_rglm.runtime import compilations
+
+N = 6000
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((N, 3))
+    y = rng.poisson(np.exp(0.4 * X[:, 0] - 0.3 * X[:, 1] + 0.2)).astype(float)
+    folder = tmp_path_factory.mktemp("ooc")
+    np.save(folder / "X.npy", X)
+    np.save(folder / "y.npy", y)
+    np.save(folder / "Xi.npy", X.astype(np.int64))
+    bad = X.copy()
+    bad[4321, 2] = np.nan
+    np.save(folder / "Xnan.npy", bad)
+    return folder, X, y
+
+
+@pytest.fixture(scope="module")
+def mle(files):
+    _, X, y = files
+    return br.RGLM("poisson").fit(X, y, method="mle")
+
+
+def _svi(X, y, seed=0, **kw):
+    options = {"batch_size": 128, "num_steps": 3000, "progress": False, "seed": seed, **kw}
+    return br.RGLM("poisson").fit(X, y, method="svi", **options)
+
+
+@pytest.mark.parametrize("form", ["memmap", "chunks"])
+def test_out_of_core_svi_reaches_the_posterior(files, mle, form):
+    folder, _, _ = files
+    X = np.load(folder / "X.npy", mmap_mode="r")
+    y = np.load(folder / "y.npy", mmap_mode="r")
+    if form == "chunks":
+        X = [X[:2500], np.asarray(X[2500:])]  # a slice of the map and an in-memory chunk
+    z = np.mean([(_svi(X, y, seed).params["w0"] - mle.params["w0"]) / mle.bse["w0"] for seed in (0, 1)], axis=0)
+    assert np.all(np.abs(z) < 0.6)
+
+
+def test_a_refit_compiles_nothing(files):
+    folder, _, _ = files
+    X, y = np.load(folder / "X.npy", mmap_mode="r"), np.load(folder / "y.npy")
+    _svi(X, y, num_steps=300)
+    with compilations() as counter:
+        fit = _svi(X, y, seed=4, num_steps=520, learning_rate=0.02)
+    assert counter.count == 0
+    assert fit.info["num_steps"] == 520
+
+
+def test_windows_give_every_row_the_same_chance():
+    source = RowSource.of([np.zeros((1000, 2)), np.zeros((300, 2))])
+    windows = source.windows(batch=2)  # windows of 500 rows
+    assert [(w[0], w[1], w[2]) for w in windows] == [(0, 0, 500), (0, 500, 1000), (1, 0, 300)]
+    steps = np.array([w[3] for w in windows])
+    rows = np.array([w[2] - w[1] for w in windows])
+    np.testing.assert_allclose(steps / rows, WINDOW_STEPS / 500, rtol=0.01)
+
+
+def test_batches_come_from_one_window_and_mask_the_rest():
+    X = np.arange(40.0).reshape(20, 2)
+    source = RowSource.of([X[:12], X[12:]])
+    rows = {"y": np.arange(20.0), "offset": np.zeros(20), "trials": np.ones(20), "weights": np.ones(20)}
+    batches = Batches(source, rows, batch_rows=4, batch=4, rng=np.random.default_rng(0))
+    (bX, by, *_), steps = batches.next()
+    assert bX.shape == (WINDOW_STEPS, 4, 2) and 1 <= steps <= WINDOW_STEPS
+    assert np.all(bX[steps:] == 0)
+    # each row of X travels with its own y, and one step's rows lie in one chunk
+    np.testing.assert_array_equal(bX[:steps, :, 0], 2 * by[:steps])
+    chunk_of = (by[:steps] >= 12).astype(int)
+    assert np.all(chunk_of == chunk_of[:, :1])
+
+
+@pytest.mark.parametrize(
+    "make, kw, error, match",
+    [
+        (lambda f: np.load(f / "Xi.npy", mmap_mode="r"), {}, ValueError, "dtype int64"),
+        (lambda f: np.load(f / "Xnan.npy", mmap_mode="r"), {}, ValueError, "non-finite value .* row 4321, column 2"),
+        (lambda f: [np.zeros((10, 3)), np.zeros((10, 2))], {}, ValueError, "chunk 1 has 2 columns"),
+        (lambda f: [np.zeros(10)], {}, None, None),  # 1-D chunks are not out-of-core input: the usual checks
+        (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"method": "map"}, ValueError, "method='svi'"),
+        (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"devices": 1}, ValueError, "one device"),
+        (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"batch_size": None}, ValueError, "give batch_size"),
+        (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"weights": np.zeros(N)}, ValueError, "finite and positive"),
+        (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"y": np.ones(5)}, ValueError, "one value per row"),
+    ],
+)
+def test_bad_out_of_core_input_is_named(files, make, kw, error, match):
+    folder, _, y = files
+    X = make(folder)
+    options = {"method": "svi", "batch_size": 64, "num_steps": 10, "progress": False, **kw}
+    y = options.pop("y", y)
+    if options["method"] != "svi":
+        options = {"method": options["method"]}
+    if error is None:
+        with pytest.raises((ValueError, TypeError), match="X"):
+            br.RGLM("poisson").fit(X, y, **options)
+        return
+    with pytest.raises(error, match=match), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        br.RGLM("poisson").fit(X, y, **options)
