@@ -68,18 +68,19 @@ def test_windows_give_every_row_the_same_chance():
     np.testing.assert_allclose(steps / rows, WINDOW_STEPS / 500, rtol=0.01)
 
 
-def test_batches_come_from_one_window_and_mask_the_rest():
+def test_a_window_is_read_whole_with_its_own_rows():
     X = np.arange(40.0).reshape(20, 2)
     source = RowSource.of([X[:12], X[12:]])
     rows = {"y": np.arange(20.0), "offset": np.zeros(20), "trials": np.ones(20), "weights": np.ones(20)}
-    batches = Batches(source, rows, batch_rows=4, batch=4, rng=np.random.default_rng(0))
-    (bX, by, *_), steps = batches.next()
-    assert bX.shape == (WINDOW_STEPS, 4, 2) and 1 <= steps <= WINDOW_STEPS
-    assert np.all(bX[steps:] == 0)
-    # each row of X travels with its own y, and one step's rows lie in one chunk
-    np.testing.assert_array_equal(bX[:steps, :, 0], 2 * by[:steps])
-    chunk_of = (by[:steps] >= 12).astype(int)
-    assert np.all(chunk_of == chunk_of[:, :1])
+    batches = Batches(source, rows, batch_rows=4, rng=np.random.default_rng(0))
+    seen = []
+    for _ in range(2):  # one epoch: both chunks' windows, in a random order
+        (bX, by, *_), m, steps = batches.next()
+        assert bX.shape == (WINDOW_STEPS * 4, 2) and m in (12, 8) and steps >= 1
+        assert np.all(bX[m:] == 0) and np.all(by[m:] == 0)
+        np.testing.assert_array_equal(bX[:m, 0], 2 * by[:m])  # each row of X travels with its own y
+        seen.extend(by[:m].tolist())
+    assert sorted(seen) == list(range(20))
 
 
 @pytest.mark.parametrize(

@@ -8,11 +8,12 @@ exists in memory as a whole:
   chunk's end; each epoch visits the windows in a new random order;
 - a window is read from disk in one contiguous read (``np.fromfile`` for a memory-mapped ``.npy``,
   so the file's pages are not mapped into the process and its resident memory stays bounded);
-- its steps draw their ``B`` rows uniformly (with replacement) from the window: a window of ``m``
-  rows gets about ``WINDOW_STEPS m / window`` steps, so over an epoch every row is equally likely
-  to be drawn, and the likelihood is scaled by ``N / B`` as in memory;
-- the next window's batches are gathered on the host while the device runs the current ones
-  (JAX dispatches asynchronously), then sent to the device.
+- the window goes to the device whole, and its steps draw their ``B`` rows uniformly (with
+  replacement) from it, in the same compiled step loop as in memory: a window of ``m`` rows gets
+  about ``WINDOW_STEPS m / window`` steps, so over an epoch every row is equally likely to be
+  drawn, and the likelihood is scaled by ``N / B`` as in memory;
+- the next window is read on the host while the device runs the current one's steps (JAX
+  dispatches asynchronously).
 
 ``y`` and the other per-row arrays (offset, trials, weights) are held in memory as float64 (each
 ``1 / p`` of ``X``'s size); they may also be memory-mapped.  Peak memory is then the per-row
@@ -127,34 +128,33 @@ class RowSource:
 
 
 class Batches:
-    """The minibatches of one SVI run: ``next()`` gives the host arrays of the next window's steps.
+    """The windows of one SVI run: ``next()`` reads the next window of rows into buffers of a fixed size.
 
-    Each call returns ``(X, y, offset, trials, weights)`` stacked as ``(WINDOW_STEPS, rows, ...)`` and
-    the number of steps it holds; steps past that number are zeros and must be masked.
+    Returns ``((X, y, offset, trials, weights), m, steps)``: the window's ``m`` rows padded with zeros to
+    ``WINDOW_STEPS * batch_rows`` (one shape, one compiled program), of which the device draws each
+    step's batch uniformly from the first ``m``, for ``steps`` steps.
     """
 
-    def __init__(self, source: RowSource, rows: dict, batch_rows: int, batch: int, rng: np.random.Generator):
-        self.source, self.rows, self.batch_rows, self.batch = source, rows, batch_rows, batch
-        self.rng = rng
-        self.windows = source.windows(batch)
+    def __init__(self, source: RowSource, rows: dict, batch_rows: int, rng: np.random.Generator):
+        self.source, self.rows, self.rng = source, rows, rng
+        self.size = WINDOW_STEPS * batch_rows
+        self.windows = source.windows(batch_rows)
         self.queue: list = []
 
-    def next(self) -> tuple[tuple, int]:
+    def next(self) -> tuple[tuple, int, int]:
         if not self.queue:
             self.queue = [self.windows[i] for i in self.rng.permutation(len(self.windows))]
         chunk, start, stop, steps = self.queue.pop()
-        X = self.source.read(chunk, start, stop)
-        local = self.rng.integers(0, stop - start, size=(steps, self.batch_rows))
-        shape = (WINDOW_STEPS, self.batch_rows)
-        out_X = np.zeros(shape + (X.shape[1],))
-        out_X[:steps] = X[local]
+        m = stop - start
+        X = np.zeros((self.size, self.source.shape[1]))
+        X[:m] = self.source.read(chunk, start, stop)
         first = int(self.source.starts[chunk]) + start
         vectors = []
         for name in ("y", "offset", "trials", "weights"):
-            values = np.zeros(shape)
-            values[:steps] = self.rows[name][first + local]
+            values = np.zeros(self.size)
+            values[:m] = self.rows[name][first : first + m]
             vectors.append(values)
-        return (out_X, *vectors), steps
+        return (X, *vectors), m, steps
 
 
 def as_row_vector(values, n: int, argument: str, default: float | None = None) -> np.ndarray:

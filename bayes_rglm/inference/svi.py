@@ -68,7 +68,7 @@ from .blocks import over_shards, traced_over
 from .devices import ROWS
 from .estimate import Estimate
 from .problem import padded_size
-from .stream import WINDOW_STEPS, Batches, RowSource
+from .stream import Batches, RowSource
 from .target import Layout, Target
 
 GUIDES = ("normal", "lowrank", "mvn")
@@ -182,18 +182,18 @@ _FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
 
 
 @compiled_cache(maxsize=32)
-def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles: int, schedule, streamed: bool = False):
+def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles: int, schedule):
     """``(carry, keys, active, data, hyper) -> (carry, losses)``: Adam steps on the negative ELBO in one ``lax.scan``.
 
-    Everything that varies between runs is an argument: the data ``(problem, n)``, the keys,
+    Everything that varies between runs is an argument: the data ``(problem, n, total)`` (the batch is
+    drawn from the first ``n`` rows of ``problem`` and scaled to ``total`` rows: ``n = total = N`` in
+    memory; out of core the problem is one window of the rows, :mod:`~bayes_rglm.inference.stream`), the keys,
     ``active`` (steps past ``num_steps`` leave the carry as it is), and
     ``hyper = (learning rate, num_steps, batch size)`` as traced numbers.
     ``batch_rows`` is the batch size's bucket (:func:`~bayes_rglm.inference.objective.padded_size`):
     that many rows are drawn and the first ``batch size`` of them count, so
     every batch size in a bucket shares one program.  ``schedule`` is a
     user's optax schedule (part of the program) or None for :func:`cosine_rate`.
-    ``streamed`` (out-of-core rows, :mod:`~bayes_rglm.inference.stream`): ``data`` is ``(batches, n,
-    constants)``, each step's rows coming from ``batches`` (stacked per step) instead of being drawn.
     The log joint is :meth:`~bayes_rglm.inference.target.Layout.log_joint`, on the inputs as given.
     """
     family = _FAMILIES[guide](layout, rank)
@@ -202,14 +202,10 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
     optimizer = optax.scale_by_adam()
 
     def neg_elbo_one(var, key, data, batch):
-        problem, n = data
+        problem, n, total = data
         k_theta, k_rows = jax.random.split(key)
         theta, entropy = family.sample(var, k_theta)
-        if streamed:  # this step's rows, gathered on the host: the first ``batch`` count
-            counted = jnp.arange(batch_rows) < batch
-            weights = jnp.where(counted, n / batch, 0.0)
-            log_joint = layout.log_joint(theta, problem, jnp.arange(batch_rows), weights)
-        elif batch_rows is None:  # every row once; padding rows carry weight 0
+        if batch_rows is None:  # every row once; padding rows carry weight 0
             log_joint = layout.log_joint(theta, problem)
         elif layout.mesh is not None:  # each device draws its share of the batch from its own rows
             params, log_jacobian = layout.constrain(theta)
@@ -218,7 +214,7 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
         else:
             rows = jax.random.randint(k_rows, (batch_rows,), 0, n)
             counted = jnp.arange(batch_rows) < batch
-            log_joint = layout.log_joint(theta, problem, rows, jnp.where(counted, n / batch, 0.0))
+            log_joint = layout.log_joint(theta, problem, rows, jnp.where(counted, total / batch, 0.0))
         return -(log_joint + entropy)
 
     def neg_elbo(var, key, data, batch):
@@ -243,15 +239,6 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
         return jax.tree_util.tree_map(lambda a, b: jnp.where(active, a, b), new, carry), loss
 
     def run(carry, keys, active, data, hyper):
-        if streamed:
-            (X, y, offset, trials, weights), n, constants = data
-
-            def streamed_step(c, xs):
-                key, on, rows = xs
-                problem = constants._replace(X=rows[0], y=rows[1], offset=rows[2], trials=rows[3], weights=rows[4])
-                return step(c, key, on, (problem, n), hyper)
-
-            return jax.lax.scan(streamed_step, carry, (keys, active, (X, y, offset, trials, weights)))
         return jax.lax.scan(lambda c, ka: step(c, ka[0], ka[1], data, hyper), carry, (keys, active))
 
     def start(var):
@@ -289,7 +276,7 @@ class Run(NamedTuple):
     step_chunk: Callable  # (carry, keys, active, arrays, hyper) -> (carry, losses)
     draw_block: Callable  # (var, key) -> DRAW_BLOCK unconstrained standardised draws
     carry: tuple
-    arrays: tuple  # (problem, number of data rows)
+    arrays: tuple  # (problem, rows to draw from, rows the likelihood is scaled to)
     target: Target
     hyper: tuple  # (learning rate, num_steps, batch size) as device scalars
     chunk: int
@@ -358,14 +345,13 @@ def prepare(
         None if batch_size is None else padded_size(batch_size),
         int(num_particles),
         learning_rate if callable(learning_rate) else None,
-        isinstance(data.X, RowSource),
     )
     rate = 0.0 if callable(learning_rate) else float(learning_rate)
     hyper = (jnp.asarray(rate), jnp.asarray(float(num_steps)), jnp.asarray(float(batch_size or n)))
 
     start = target.layout.initial(data, target.problem, np.random.default_rng(seed))
     carry = start_carry(family.init({k: jnp.asarray(v, jnp.float64) for k, v in start.items()}))
-    arrays = (target.problem, jnp.asarray(n))
+    arrays = (target.problem, jnp.asarray(n), jnp.asarray(float(n)))
     return Run(step_chunk, draw_block, carry, arrays, target, hyper, CHUNK_STEPS, num_steps, rank)
 
 
@@ -404,10 +390,11 @@ def fit_svi(
     upcoming = None if batches is None else batches.next()
     while done < num_steps:
         key, sub = jax.random.split(key)
-        if batches is not None:  # out of core: this window's steps, sent now; the next one read meanwhile
-            rows, steps = upcoming
-            chunk = WINDOW_STEPS
-            arrays = (jax.device_put(rows), run.arrays[1], run.target.problem)
+        if batches is not None:  # out of core: this window's rows, sent now; the next one read meanwhile
+            rows, size, steps = upcoming
+            fields = ("X", "y", "offset", "trials", "weights")
+            window = run.target.problem._replace(**dict(zip(fields, rows, strict=True)))
+            arrays = (jax.device_put(window), jnp.asarray(size), run.arrays[2])
         take = min(chunk if batches is None else steps, num_steps - done)
         active = np.arange(chunk) < take
         carry, chunk_losses = run.step_chunk(carry, jax.random.split(sub, chunk), active, arrays, run.hyper)
@@ -463,8 +450,7 @@ def _batches(run: Run, seed: int) -> Batches | None:
     weights = np.ones(len(data.y)) if data.weights is None else data.weights
     rows = {"y": data.y, "offset": data.offset, "trials": data.trials, "weights": weights}
     batch = int(np.asarray(run.hyper[2]))
-    rng = np.random.default_rng([seed, 7])
-    return Batches(data.X, rows, padded_size(batch), batch, rng)
+    return Batches(data.X, rows, padded_size(batch), np.random.default_rng([seed, 7]))
 
 
 def _progress(progress, total):
