@@ -21,12 +21,17 @@ True
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Sequence
 
 import jax
 import numpy as np
+from jax.experimental.multihost_utils import process_allgather
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
+
+from ..responses import reweighted
+from .problem import padded_size
 
 ROWS = "rows"  # the mesh axis the rows are sharded over
 
@@ -38,6 +43,12 @@ def resolve_devices(devices) -> tuple | None:
     """
     if devices is None:
         return None
+    if jax.process_count() == 1 and int(os.environ.get("JAX_NUM_PROCESSES", "1") or 1) > 1:
+        raise ValueError(
+            f"devices={devices!r} with JAX_NUM_PROCESSES={os.environ['JAX_NUM_PROCESSES']} but jax.distributed is not "
+            "initialised: call jax.distributed.initialize(coordinator_address=..., num_processes=..., "
+            "process_id=...) in every process before fitting (see the README's 'Scaling out')"
+        )
     available = jax.devices()
     if isinstance(devices, bool) or isinstance(devices, float | str | bytes):
         raise TypeError(
@@ -106,3 +117,69 @@ def place(problem, mesh):
     return problem._replace(
         **{name: put(value, rows if name in ROW_FIELDS else replicated) for name, value in problem._asdict().items()}
     )
+
+
+def spans_processes(mesh) -> bool:
+    """True when ``mesh`` holds devices of more than one process (``jax.distributed``)."""
+    return mesh is not None and len({d.process_index for d in mesh.devices.flat}) > 1
+
+
+def replicated(value, mesh):
+    """``value`` (numpy) on every device of ``mesh`` (one default device without a mesh)."""
+    value = np.asarray(value)
+    if mesh is None:
+        return jax.device_put(value)
+    sharding = NamedSharding(mesh, P())
+    if jax.process_count() == 1:
+        return jax.device_put(value, sharding)
+    return jax.make_array_from_process_local_data(sharding, value)
+
+
+def local_rows(values, n: int) -> np.ndarray:
+    """This process's first ``n`` rows of a row-sharded result (all rows in one process)."""
+    if values.is_fully_addressable:
+        return np.asarray(values)[:n]
+    shards = sorted(values.addressable_shards, key=lambda shard: shard.index[0].start or 0)
+    return np.concatenate([np.asarray(shard.data) for shard in shards])[:n]
+
+
+def across_processes(family, data, centre: bool, standardise: bool, mesh) -> tuple:
+    """What the processes of a ``jax.distributed`` run must agree on, from each one's own rows.
+
+    Returns ``(summary, n_pad, standardisation)``: the data summary of every process's ``y`` (the
+    priors' scale and the starts), the padded rows per process (the bucket of the largest process's
+    rows, a multiple of its devices) and the columns' ``(shift, scale)`` over every row.  Each process
+    sends its row count, column sums and ``y`` (with trials and weights) to every other.
+    """
+    X = np.asarray(data.X, dtype=np.float64)
+    n, p = X.shape
+    counts = np.asarray(process_allgather(np.array([n], dtype=np.int64))).ravel()
+    total, longest = int(counts.sum()), int(counts.max())
+    local_devices = sum(1 for d in mesh.devices.flat if d.process_index == jax.process_index())
+    n_pad = -(-padded_size(longest) // local_devices) * local_devices
+    if standardise:
+        mean = np.asarray(process_allgather(X.sum(axis=0))).reshape(-1, p).sum(axis=0) / total
+        squares = np.asarray(process_allgather(np.einsum("ij,ij->j", X - mean, X - mean))).reshape(-1, p).sum(0)
+        sd = np.sqrt(squares / total)
+        constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+        standardisation = (np.where(constant | (not centre), 0.0, mean), np.where(constant, 1.0, sd))
+    else:
+        standardisation = (np.zeros(p), np.ones(p))
+
+    def gathered(values):
+        padded = np.zeros(longest)
+        padded[:n] = values
+        rows = np.asarray(process_allgather(padded)).reshape(-1, longest)
+        return np.concatenate([row[:count] for row, count in zip(rows, counts, strict=True)])
+
+    y = gathered(data.y)
+    trials = gathered(data.trials) if family.uses_trials else None
+    summary = family.validate(y, trials)
+    if data.weights is not None:
+        summary = reweighted(summary, y, trials, gathered(data.weights))
+    return summary, n_pad, standardisation
+
+
+def global_sum(value) -> float:
+    """The sum over processes of a scalar each computed from its own rows."""
+    return float(np.asarray(process_allgather(np.asarray([float(value)]))).sum())

@@ -30,6 +30,7 @@ from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
 from .blocks import map_over_rows, traced_over
 from .covariance import robust_covariance
+from .devices import local_rows, replicated
 from .estimate import Estimate
 from .optimize import Solution, lbfgs, newton_cg, newton_fused
 from .problem import Problem, to_original, to_standardised
@@ -235,10 +236,10 @@ def optimise(
     results = []
     for restart in range(num_restarts):
         start = dict(init) if init is not None and restart == 0 else layout.initial_params(data, rng)
-        results.append(run(jax.device_put(layout.ravel(start)), problem))
+        results.append(run(replicated(layout.ravel(start), layout.mesh), problem))
     values = np.array([float(r[0].value) if np.isfinite(float(r[0].value)) else np.inf for r in results])
     best, pointwise, information, jacobian, original, precision = results[int(np.argmin(values))]
-    pointwise = np.asarray(pointwise)[: data.X.shape[0]]
+    pointwise = local_rows(pointwise, data.X.shape[0])
     if precision is not None:
         precision = np.asarray(precision)
         if not np.all(np.isfinite(precision)):  # the polish was not kept: compute the information apart

@@ -68,6 +68,8 @@ def make_problem(
     standardise: bool = True,
     weights=None,
     multiple: int = 1,
+    n_pad: int | None = None,
+    standardisation: tuple | None = None,
 ) -> Problem:
     """Standardise the columns and pad the rows to :func:`padded_size` with weight-0 copies of row 0.
 
@@ -76,12 +78,15 @@ def make_problem(
     Padded row counts are shared by all fits in a bucket, so they share one compiled solver.
     ``centre`` false scales the columns without centring them (a model with no intercept to absorb the
     shift); ``standardise=False`` keeps the columns as they are (``shift = 0``, ``scale = 1``).
+    ``multiple``: the padded rows are also a multiple of this (the devices the rows are sharded over);
+    ``n_pad`` forces the padded size and ``standardisation = (shift, scale)`` the columns' map (several
+    processes agree on both, :func:`~.devices.across_processes`).
     """
     n = X.shape[0]
-    n_pad = padded_size(n)
+    n_pad = -(-padded_size(n) // multiple) * multiple if n_pad is None else int(n_pad)
     weights = np.concatenate([np.ones(n) if weights is None else np.asarray(weights, float), np.zeros(n_pad - n)])
     if standardise:
-        Xs, shift, scale = standardised_rows(X, n_pad, centre)
+        Xs, shift, scale = standardised_rows(X, n_pad, centre, standardisation)
     else:
         Xs, shift, scale = padded_rows(X, n_pad), np.zeros(X.shape[1]), np.ones(X.shape[1])
     y, trials, weights = padded_rows(y, n_pad), padded_rows(trials, n_pad), _device(weights)
@@ -132,24 +137,33 @@ def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
     return jax.device_put(out)
 
 
-def standardised_rows(X: np.ndarray, n_pad: int, centre: bool) -> tuple[jax.Array, np.ndarray, np.ndarray]:
+def standardised_rows(
+    X: np.ndarray, n_pad: int, centre: bool, given: tuple | None = None
+) -> tuple[jax.Array, np.ndarray, np.ndarray]:
     """``(X - shift) / scale`` padded to ``n_pad`` rows (copies of row 0), with ``shift`` and ``scale``.
 
     ``shift`` is the column mean (0 when ``centre`` is false) and ``scale`` the
     column sd about the mean; a constant column (sd at most 1e-12 of its
     mean's size) is left as it is.  Written straight into the padded buffer
-    (two passes over ``X``), which the device then uses in place.
+    (two passes over ``X``), which the device then uses in place.  ``given = (shift, scale)`` uses those
+    instead (computed over every process's rows).
     """
     X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     out = _aligned_empty((n_pad, X.shape[1]))
-    mean = X.mean(axis=0)
     rows = out[:n]
-    np.subtract(X, mean, out=rows)
-    sd = np.sqrt(np.einsum("ij,ij->j", rows, rows) / n)
-    constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
-    scale = np.where(constant, 1.0, sd)
-    shift = np.where(constant | (not centre), 0.0, mean)
+    if given is None:
+        mean = X.mean(axis=0)
+        np.subtract(X, mean, out=rows)
+        sd = np.sqrt(np.einsum("ij,ij->j", rows, rows) / n)
+        constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+        scale = np.where(constant, 1.0, sd)
+        shift = np.where(constant | (not centre), 0.0, mean)
+    else:
+        shift, scale = (np.asarray(a, dtype=np.float64) for a in given)
+        constant = np.zeros(X.shape[1], dtype=bool)
+        np.subtract(X, shift, out=rows)
+        centre = True  # rows hold X - shift (shift is 0 where nothing is centred)
     if centre:
         # Constant columns go back to their values (centring would make them 0).
         if constant.any():

@@ -87,21 +87,25 @@ class RowSource:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def read(self, chunk: int, start: int, stop: int) -> np.ndarray:
-        """Rows ``start:stop`` of ``chunk`` (indices within the chunk) as a new float64 array."""
+    def read(self, chunk: int, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``start:stop`` of ``chunk`` (indices within the chunk) as float64, into ``out`` if given."""
         source = self.chunks[chunk]
+        out = np.empty((stop - start, source.shape[1])) if out is None else out
         if isinstance(source, np.memmap) and isinstance(source.base, mmap.mmap) and source.flags.c_contiguous:
-            # A read into a fresh buffer: the file's pages stay out of this process's resident memory.
+            # Read from the file, not through the map: its pages stay out of this process's resident memory.
             row_bytes = source.shape[1] * source.dtype.itemsize
-            values = np.fromfile(
-                source.filename,
-                dtype=source.dtype,
-                count=(stop - start) * source.shape[1],
-                offset=source.offset + start * row_bytes,
-            ).reshape(stop - start, source.shape[1])
+            with open(source.filename, "rb") as file:
+                file.seek(source.offset + start * row_bytes)
+                if source.dtype == np.float64 and source.dtype.isnative:
+                    wanted = (stop - start) * row_bytes
+                    if file.readinto(memoryview(out).cast("B")) != wanted:  # straight into the buffer: one copy
+                        raise ValueError(f"X: {source.filename} is shorter than its header says (truncated file?)")
+                else:
+                    raw = np.frombuffer(file.read((stop - start) * row_bytes), dtype=source.dtype)
+                    out[...] = raw.reshape(stop - start, source.shape[1])
         else:
-            values = np.asarray(source[start:stop])
-        return np.asarray(values, dtype=np.float64)
+            out[...] = source[start:stop]
+        return out
 
     def check_finite(self, window: int = 1 << 16) -> None:
         """A ValueError naming the first non-finite entry of ``X`` (read window by window)."""
@@ -146,21 +150,24 @@ class Batches:
             self.queue = [self.windows[i] for i in self.rng.permutation(len(self.windows))]
         chunk, start, stop, steps = self.queue.pop()
         m = stop - start
-        X = np.zeros((self.size, self.source.shape[1]))
-        X[:m] = self.source.read(chunk, start, stop)
+        # Rows past m are never drawn: left uninitialised (a fresh buffer each time, since the device may use
+        # it in place while the host reads the next window).
+        X = np.empty((self.size, self.source.shape[1]))
+        self.source.read(chunk, start, stop, out=X[:m])
         first = int(self.source.starts[chunk]) + start
         vectors = []
-        for name in ("y", "offset", "trials", "weights"):
-            values = np.zeros(self.size)
-            values[:m] = self.rows[name][first : first + m]
+        for name, default in (("y", 0.0), ("offset", 0.0), ("trials", 1.0), ("weights", 1.0)):
+            values = np.full(self.size, default)
+            if self.rows.get(name) is not None:  # None: every row has the default
+                values[:m] = self.rows[name][first : first + m]
             vectors.append(values)
         return (X, *vectors), m, steps
 
 
 def as_row_vector(values, n: int, argument: str, default: float | None = None) -> np.ndarray:
     """A per-row vector (possibly memory-mapped, or chunks) as float64 in memory, checked against ``n`` rows."""
-    if values is None:
-        return np.full(n, float(default))
+    if values is None:  # one value for every row, without n of them in memory
+        return np.broadcast_to(np.float64(default), (n,))
     if isinstance(values, list | tuple) and values and all(isinstance(v, np.ndarray) for v in values):
         values = np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in values])
     if not isinstance(values, np.ndarray | Sequence):

@@ -447,8 +447,7 @@ def _batches(run: Run, seed: int) -> Batches | None:
     data = run.target.data
     if not isinstance(data.X, RowSource):
         return None
-    weights = np.ones(len(data.y)) if data.weights is None else data.weights
-    rows = {"y": data.y, "offset": data.offset, "trials": data.trials, "weights": weights}
+    rows = {"y": data.y, "offset": data.offset, "trials": data.trials, "weights": data.weights}
     batch = int(np.asarray(run.hyper[2]))
     return Batches(data.X, rows, padded_size(batch), np.random.default_rng([seed, 7]))
 

@@ -50,7 +50,7 @@ from numpyro.distributions import biject_to, constraints
 from ..families import DataSummary
 from ..network import Dataset, Network
 from ..nuisance import inverse_cdf
-from .devices import mesh_of, place
+from .devices import across_processes, global_sum, mesh_of, place, spans_processes
 from .problem import Problem, make_problem, to_original, to_standardised
 from .stream import RowSource
 
@@ -311,6 +311,26 @@ def build(
         )
         return Target(layout, problem, data)
     centre = not (model.depth == 0 and not model.family.has_output_bias)
+    if spans_processes(mesh):
+        # jax.distributed: each process holds its own rows; they agree on the summary, the padding and the
+        # standardisation first, and the y-only base term is summed over processes.
+        summary, n_pad, standardisation = across_processes(model.family, data, centre, standardised, mesh)
+        data = data._replace(summary=summary)
+        problem = make_problem(
+            model.family,
+            centre,
+            data.X,
+            data.y,
+            data.offset,
+            data.trials,
+            summary.y_scale,
+            standardise=standardised,
+            weights=data.weights,
+            n_pad=n_pad,
+            standardisation=standardisation,
+        )
+        problem = problem._replace(base=np.float64(global_sum(problem.base)))
+        return Target(layout, place(problem, mesh), data)
     problem = make_problem(
         model.family,
         centre,
