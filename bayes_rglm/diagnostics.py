@@ -69,6 +69,15 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
     az = arviz()
     if fit.samples is None:
         raise ValueError(f"to_arviz needs posterior draws; method {fit.method!r} has none (use laplace, svi or nuts)")
+    if fit.data is None:  # out of core, or loaded without data: the draws only
+        if posterior_predictive:
+            _require_data(fit, "to_arviz(posterior_predictive=True)")
+        dims, coords = _dims(fit)
+        stats = fit.info.get("sample_stats")
+        groups = {"posterior": {k: np.asarray(v) for k, v in fit.samples.items()}}
+        if stats:
+            groups["sample_stats"] = {k: np.asarray(v) for k, v in stats.items()}
+        return az.from_dict(**groups, coords=coords, dims=dims)
     data = _require_data(fit, "to_arviz")
     dims, coords = _dims(fit)
     dims = {**dims, "y": ["obs"], "X": ["obs", "feature"], "offset": ["obs"], "trials": ["obs"], "weights": ["obs"]}

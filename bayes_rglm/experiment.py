@@ -37,6 +37,8 @@ def split_data(data_table: dict, classes: bool, seed: int | None = None) -> Spli
     """Load the spec's dataset, pick features, split train/test, standardise by training statistics."""
     from sklearn.model_selection import train_test_split
 
+    if str(data_table["dataset"]).startswith("npy:"):
+        return _split_npy(data_table)
     data = datasets.load(data_table["dataset"], data_table.get("target"), encode="formula" not in data_table)
     X = data.X
     features = data_table.get("features")
@@ -67,6 +69,41 @@ def split_data(data_table: dict, classes: bool, seed: int | None = None) -> Spli
         None if trials is None else trials[train],
         None if trials is None else trials[test],
         data.description,
+    )
+
+
+MAX_NPY_TEST = 100_000  # held-out rows of an npy: dataset, at most (read into memory)
+
+
+def _split_npy(data_table: dict) -> Split:
+    """``dataset = "npy:X.npy,y.npy"``: ``X`` memory-mapped (fitted out of core by SVI), the last
+    ``test_size`` share of the rows (at most :data:`MAX_NPY_TEST`) held out and read into memory."""
+    import os
+
+    paths = data_table["dataset"][4:].split(",")
+    if len(paths) != 2:
+        raise ValueError(f"data.dataset {data_table['dataset']!r}: write npy:X_PATH,Y_PATH (two .npy files)")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise ValueError(f"data.dataset: npy file {path!r} does not exist")
+    unsupported = [key for key in ("features", "formula", "target") if key in data_table]
+    if unsupported:
+        raise ValueError(f"data.{unsupported[0]} is not available with an npy: dataset (X and y are given as files)")
+    X = np.load(paths[0], mmap_mode="r")
+    y = np.load(paths[1], mmap_mode="r")
+    if X.ndim != 2 or len(y) != len(X):
+        raise ValueError(f"{paths[0]} must be 2-D with one row per value of {paths[1]}; got {X.shape} and {y.shape}")
+    n_test = min(int(round(data_table.get("test_size", 0.25) * len(X))), MAX_NPY_TEST)
+    cut = len(X) - n_test
+    names = [f"x{j}" for j in range(X.shape[1])]
+    return Split(
+        X[:cut],
+        np.asarray(y[:cut], dtype=np.float64),
+        pd.DataFrame(np.asarray(X[cut:], dtype=np.float64), columns=names),
+        pd.Series(np.asarray(y[cut:], dtype=np.float64)),
+        None,
+        None,
+        f"memory-mapped X ({os.path.basename(paths[0])}, {len(X):,} rows) and y ({os.path.basename(paths[1])})",
     )
 
 

@@ -71,6 +71,17 @@ def main():
             X, y, method="svi", batch_size=128, num_steps=300, learning_rate=0.02, devices=4, seed=9, progress=False
         )
     out["svi-refit-compilations"] = counter.count
+    nuts = {"num_warmup": 300, "num_samples": 300, "num_chains": 4, "progress": False}
+    for method in ("parallel", "sequential"):
+        fit = br.RGLM("poisson").fit(X, y, method="nuts", chain_method=method, seed=0, **nuts)
+        out[f"nuts-{method}"] = {
+            "chain_method": fit.info["chain_method"],
+            "mean": flat(fit.params),
+            "sd": flat({k: np.std(v, axis=(0, 1)) for k, v in fit.samples.items()}),
+        }
+    with compilations() as counter:
+        br.RGLM("poisson").fit(X, y, method="nuts", chain_method="parallel", seed=5, **nuts)
+    out["nuts-refit-compilations"] = counter.count
     print("RESULT " + json.dumps(out))
 
 

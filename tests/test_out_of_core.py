@@ -111,3 +111,56 @@ def test_bad_out_of_core_input_is_named(files, make, kw, error, match):
     with pytest.raises(error, match=match), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         br.RGLM("poisson").fit(X, y, **options)
+
+
+def test_row_slices_of_a_memory_map_are_read_from_the_file(files):
+    folder, X, _ = files
+    mapped = np.load(folder / "X.npy", mmap_mode="r")
+    source = RowSource.of([mapped[1000:3000], mapped[3000:]])
+    np.testing.assert_array_equal(source.read(0, 5, 9), X[1005:1009])
+    np.testing.assert_array_equal(source.read(1, 0, 3), X[3000:3003])
+    float32 = np.load(_save(folder / "X32.npy", X.astype(np.float32)), mmap_mode="r")
+    np.testing.assert_array_equal(RowSource.of(float32[10:]).read(0, 0, 2), X[10:12].astype(np.float32))
+
+
+def _save(path, values):
+    np.save(path, values)
+    return path
+
+
+def test_a_spec_fits_npy_files_out_of_core(files, tmp_path, monkeypatch):
+    from bayes_rglm import cli
+
+    folder, _, _ = files
+    monkeypatch.chdir(folder)
+    spec = tmp_path / "big.toml"
+    spec.write_text(
+        'description = "memory-mapped"\n[data]\ndataset = "npy:X.npy,y.npy"\ntest_size = 0.1\n'
+        '[model]\nfamily = "poisson"\n[inference]\nmethod = "svi"\nbatch_size = 256\nnum_steps = 1500\n'
+    )
+    out = tmp_path / "out"
+    assert cli.main(["fit", str(spec), "--out", str(out)]) == 0
+    metrics = __import__("json").loads((out / "metrics.json").read_text())
+    assert metrics["n_test"] == 600  # the last tenth of the 6,000 rows, held out
+    assert metrics["test_lpd"] > -1.5  # the true rates score -1.42 on these rows, a constant rate -1.61
+    assert (out / "posterior.nc").exists()
+
+
+@pytest.mark.parametrize(
+    "dataset, extra, match",
+    [
+        ("npy:X.npy", "", "two .npy files"),
+        ("npy:missing.npy,y.npy", "", "does not exist"),
+        ("npy:X.npy,y.npy", 'features = ["x0"]\n', "data.features is not available"),
+    ],
+)
+def test_bad_npy_specs_are_named(files, tmp_path, monkeypatch, dataset, extra, match):
+    from bayes_rglm.experiment import split_data
+
+    folder, _, _ = files
+    monkeypatch.chdir(folder)
+    table = {"dataset": dataset}
+    if extra:
+        table["features"] = ["x0"]
+    with pytest.raises(ValueError, match=match):
+        split_data(table, classes=False)

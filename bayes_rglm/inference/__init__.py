@@ -239,7 +239,7 @@ def fit(
         estimate.info,
         data.feature_names,
         data.summary,
-        data,
+        None if is_out_of_core(X) else data,  # out of core: the rows stay on disk
     )
     fit.formula = design
     if method == "nuts":

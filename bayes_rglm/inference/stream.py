@@ -40,6 +40,18 @@ from ..responses import reweighted
 WINDOW_STEPS = 250  # steps drawn from one window (one compiled call of the SVI step loop)
 
 
+def _file_position(array: np.ndarray) -> tuple[str, int] | None:
+    """``(file, byte position of the first element)`` of a C-contiguous memory map or row slice of one."""
+    if not (isinstance(array, np.memmap) and array.flags.c_contiguous and array.filename):
+        return None
+    root = array
+    while isinstance(root, np.memmap) and not isinstance(root.base, mmap.mmap):
+        root = root.base
+    if not isinstance(root, np.memmap):
+        return None
+    return array.filename, int(root.offset + (array.ctypes.data - root.ctypes.data))
+
+
 def is_out_of_core(X) -> bool:
     """True for a memory-mapped array or a list/tuple of 2-D arrays (row chunks)."""
     if isinstance(X, np.memmap):
@@ -91,15 +103,17 @@ class RowSource:
         """Rows ``start:stop`` of ``chunk`` (indices within the chunk) as float64, into ``out`` if given."""
         source = self.chunks[chunk]
         out = np.empty((stop - start, source.shape[1])) if out is None else out
-        if isinstance(source, np.memmap) and isinstance(source.base, mmap.mmap) and source.flags.c_contiguous:
+        where = _file_position(source)
+        if where is not None:
             # Read from the file, not through the map: its pages stay out of this process's resident memory.
+            filename, position = where
             row_bytes = source.shape[1] * source.dtype.itemsize
-            with open(source.filename, "rb") as file:
-                file.seek(source.offset + start * row_bytes)
+            with open(filename, "rb") as file:
+                file.seek(position + start * row_bytes)
                 if source.dtype == np.float64 and source.dtype.isnative:
                     wanted = (stop - start) * row_bytes
                     if file.readinto(memoryview(out).cast("B")) != wanted:  # straight into the buffer: one copy
-                        raise ValueError(f"X: {source.filename} is shorter than its header says (truncated file?)")
+                        raise ValueError(f"X: {filename} is shorter than its header says (truncated file?)")
                 else:
                     raw = np.frombuffer(file.read((stop - start) * row_bytes), dtype=source.dtype)
                     out[...] = raw.reshape(stop - start, source.shape[1])
