@@ -94,6 +94,8 @@ def main() -> int:
     y = np.sin(2 * x[:, 0]) + 0.3 * x[:, 0] + 0.1 * rng.standard_normal(100)
     bnn = br.RGLM("gaussian", hidden=(10,), activation="tanh", prior=prior)
     kw = {"method": "nuts", "num_chains": 4, "chain_method": "vectorized", "progress": False}
+    if q:
+        kw.update(num_warmup=200, num_samples=200)
     first, _ = _timed(lambda: bnn.fit(x, y, **kw))
     again, fit = _timed(lambda: bnn.fit(x, y, seed=1, **kw))
     rows.append(
@@ -112,7 +114,8 @@ def main() -> int:
         "## GPU run (`benchmarks/gpu.sh`)",
         "",
         f"Run {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC on **{device.device_kind}** ({device.platform}), "
-        f"{time.time() - started:.0f} s in all, float64. " + __doc__.split("\n\n")[2].replace("\n", " "),
+        f"{time.time() - started:.0f} s in all, float64. "
+        + next(p for p in __doc__.split("\n\n") if p.startswith("Each case")).replace("\n", " "),
         "",
         "| fit | size | first call s | refit s | note |",
         "|---|---:|---:|---:|---|",
