@@ -311,26 +311,13 @@ def build(
         )
         return Target(layout, problem, data)
     centre = not (model.depth == 0 and not model.family.has_output_bias)
+    padding = {"multiple": 1 if mesh is None else mesh.size}
     if spans_processes(mesh):
         # jax.distributed: each process holds its own rows; they agree on the summary, the padding and the
-        # standardisation first, and the y-only base term is summed over processes.
+        # standardisation first, and the y-only base term is summed over processes (below).
         summary, n_pad, standardisation = across_processes(model.family, data, centre, standardised, mesh)
         data = data._replace(summary=summary)
-        problem = make_problem(
-            model.family,
-            centre,
-            data.X,
-            data.y,
-            data.offset,
-            data.trials,
-            summary.y_scale,
-            standardise=standardised,
-            weights=data.weights,
-            n_pad=n_pad,
-            standardisation=standardisation,
-        )
-        problem = problem._replace(base=np.float64(global_sum(problem.base)))
-        return Target(layout, place(problem, mesh), data)
+        padding = {"n_pad": n_pad, "standardisation": standardisation}
     problem = make_problem(
         model.family,
         centre,
@@ -341,8 +328,10 @@ def build(
         data.summary.y_scale,
         standardise=standardised,
         weights=data.weights,
-        multiple=1 if mesh is None else mesh.size,
+        **padding,
     )
+    if spans_processes(mesh):
+        problem = problem._replace(base=np.float64(global_sum(problem.base)))
     return Target(layout, place(problem, mesh), data)
 
 
