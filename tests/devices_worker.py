@@ -59,13 +59,15 @@ def main():
         net.fit(Xn, yn, method="map", devices=4, seed=3)
     out["net-refit-compilations"] = counter.count
     for devices in (None, 4):
-        means = []
+        means, sds = [], []
         for seed in range(3):
             fit = br.RGLM("poisson").fit(
                 X, y, method="svi", batch_size=128, num_steps=4000, devices=devices, seed=seed, progress=False
             )
             means.append(flat(fit.params))
+            sds.append(flat({k: np.std(v, axis=(0, 1)) for k, v in fit.samples.items()}))
         out[f"svi-{devices}"] = means
+        out[f"svi-sd-{devices}"] = sds
     with compilations() as counter:
         br.RGLM("poisson").fit(
             X, y, method="svi", batch_size=128, num_steps=300, learning_rate=0.02, devices=4, seed=9, progress=False

@@ -39,6 +39,13 @@ def main():
             "objective": float(fit.info["objective"]),
             "devices": fit.info["devices"],
         }
+    laplace = br.RGLM("poisson").fit(X[mine], y[mine], method="laplace", devices=jax.devices())
+    out["laplace"] = np.ravel(laplace.params["w0"]).tolist()
+    svi = br.RGLM("poisson").fit(
+        X[mine], y[mine], method="svi", batch_size=128, num_steps=3000, progress=False, devices=jax.devices()
+    )
+    out["svi"] = np.ravel(svi.params["w0"]).tolist()
+    out["svi_sd"] = np.ravel(np.std(svi.samples["w0"], axis=(0, 1))).tolist()
     net = br.RGLM("bernoulli", hidden=(3,), activation="tanh")
     fit = net.fit(X[mine], (y[mine] > 1).astype(float), method="map", devices=jax.devices())
     out["net"] = {"objective": float(fit.info["objective"])}

@@ -71,6 +71,10 @@ def test_sharded_svi_is_statistically_the_same(sharded):
     assert np.all(np.abs(four.mean(axis=0) - mle) / se < 0.4)
     assert np.all(np.abs(one.mean(axis=0) - mle) / se < 0.4)
     assert np.all(np.abs(four.mean(axis=0) - one.mean(axis=0)) / se < 0.4)
+    # The same posterior sds: each device's share of the batch is scaled to its rows (a wrong scale, e.g. by
+    # the device count, would change them by its square root).
+    sd_one, sd_four = np.mean(sharded["svi-sd-None"], axis=0), np.mean(sharded["svi-sd-4"], axis=0)
+    np.testing.assert_allclose(sd_four, sd_one, rtol=0.15)
 
 
 def test_nuts_chains_run_one_per_device(sharded):

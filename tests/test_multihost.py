@@ -79,6 +79,22 @@ def test_two_processes_fit_a_network_to_the_single_process_optimum(together, alo
     assert together["net"]["objective"] == pytest.approx(single.info["objective"], rel=1e-5)
 
 
+def test_two_processes_run_laplace_and_svi(together, alone):
+    X, y = alone
+    single = br.RGLM("poisson").fit(X, y, method="laplace")
+    # Laplace: the same mode and precision, and the same seed for its draws.
+    np.testing.assert_allclose(together["laplace"], np.ravel(single.params["w0"]), rtol=1e-6, atol=1e-9)
+    # SVI: each process's device draws its share of every batch from its own rows; the posterior mean
+    # lies within a fraction of a standard error of the MLE, as on one process.
+    mle = br.RGLM("poisson").fit(X, y, method="mle")
+    z = (np.array(together["svi"]) - np.ravel(mle.params["w0"])) / np.ravel(mle.bse["w0"])
+    assert np.all(np.abs(z) < 0.6)
+    # ... and its sds are those of the same SVI on one process (a likelihood scaled wrongly over the processes,
+    # by 1/2, would make them sqrt(2) times larger)
+    one = br.RGLM("poisson").fit(X, y, method="svi", batch_size=128, num_steps=3000, progress=False)
+    np.testing.assert_allclose(together["svi_sd"], np.ravel(np.std(one.samples["w0"], axis=(0, 1))), rtol=0.2)
+
+
 def test_several_processes_without_jax_distributed_are_refused(monkeypatch):
     monkeypatch.setenv("JAX_NUM_PROCESSES", "2")
     rng = np.random.default_rng(0)
