@@ -184,7 +184,8 @@ def fit(
         raise ValueError("data= is only used with a formula as the first argument, e.g. fit('y ~ x', data=df)")
     elif y is None:
         raise ValueError("y is required (or give a formula such as 'y ~ x' with data=)")
-    if is_out_of_core(X):
+    on_disk = is_out_of_core(X)
+    if on_disk:
         if method != "svi" or devices is not None:
             raise ValueError(
                 f"out-of-core X (memory-mapped or a list of chunks) is fitted by method='svi' with batch_size= on "
@@ -239,7 +240,7 @@ def fit(
         estimate.info,
         data.feature_names,
         data.summary,
-        None if is_out_of_core(X) else data,  # out of core: the rows stay on disk
+        None if on_disk else data,  # out of core: the rows stay on disk
     )
     fit.formula = design
     if method == "nuts":

@@ -31,7 +31,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from ..responses import reweighted
-from .problem import padded_size
+from .problem import column_map, padded_size
 
 ROWS = "rows"  # the mesh axis the rows are sharded over
 
@@ -160,9 +160,7 @@ def across_processes(family, data, centre: bool, standardise: bool, mesh) -> tup
     if standardise:
         mean = np.asarray(process_allgather(X.sum(axis=0))).reshape(-1, p).sum(axis=0) / total
         squares = np.asarray(process_allgather(np.einsum("ij,ij->j", X - mean, X - mean))).reshape(-1, p).sum(0)
-        sd = np.sqrt(squares / total)
-        constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
-        standardisation = (np.where(constant | (not centre), 0.0, mean), np.where(constant, 1.0, sd))
+        standardisation = column_map(mean, np.sqrt(squares / total), centre)[:2]
     else:
         standardisation = (np.zeros(p), np.ones(p))
 

@@ -137,6 +137,13 @@ def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
     return jax.device_put(out)
 
 
+def column_map(mean: np.ndarray, sd: np.ndarray, centre: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(shift, scale, constant)`` of the columns from their means and sds: a constant column (sd at most
+    1e-12 of its mean's size) keeps shift 0 and scale 1; ``centre`` false leaves every shift at 0."""
+    constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+    return np.where(constant | (not centre), 0.0, mean), np.where(constant, 1.0, sd), constant
+
+
 def standardised_rows(
     X: np.ndarray, n_pad: int, centre: bool, given: tuple | None = None
 ) -> tuple[jax.Array, np.ndarray, np.ndarray]:
@@ -156,9 +163,7 @@ def standardised_rows(
         mean = X.mean(axis=0)
         np.subtract(X, mean, out=rows)
         sd = np.sqrt(np.einsum("ij,ij->j", rows, rows) / n)
-        constant = sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)
-        scale = np.where(constant, 1.0, sd)
-        shift = np.where(constant | (not centre), 0.0, mean)
+        shift, scale, constant = column_map(mean, sd, centre)
     else:
         shift, scale = (np.asarray(a, dtype=np.float64) for a in given)
         constant = np.zeros(X.shape[1], dtype=bool)

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..network import Dataset
 from ..responses import reweighted
+from .devices import ROW_FIELDS
 
 WINDOW_STEPS = 250  # steps drawn from one window (one compiled call of the SVI step loop)
 
@@ -170,7 +171,7 @@ class Batches:
         self.source.read(chunk, start, stop, out=X[:m])
         first = int(self.source.starts[chunk]) + start
         vectors = []
-        for name, default in (("y", 0.0), ("offset", 0.0), ("trials", 1.0), ("weights", 1.0)):
+        for name, default in zip(ROW_FIELDS[1:], (0.0, 0.0, 1.0, 1.0), strict=True):  # y, offset, trials, weights
             values = np.full(self.size, default)
             if self.rows.get(name) is not None:  # None: every row has the default
                 values[:m] = self.rows[name][first : first + m]

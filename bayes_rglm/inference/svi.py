@@ -65,8 +65,9 @@ import numpy as np
 from ..exceptions import ConvergenceWarning
 from ..runtime import compiled_cache
 from .blocks import over_shards, traced_over
-from .devices import ROWS
+from .devices import ROW_FIELDS, ROWS
 from .estimate import Estimate
+from .guides import FAMILIES
 from .problem import padded_size
 from .stream import Batches, RowSource
 from .target import Layout, Target
@@ -74,10 +75,8 @@ from .target import Layout, Target
 GUIDES = ("normal", "lowrank", "mvn")
 CHUNK_STEPS = 250  # steps per compiled call (a progress-bar tick); the last call masks the steps past num_steps
 DRAW_BLOCK = 500  # draws from q per compiled call
-_INIT_SCALE = 0.05  # initial sd of every coordinate of q
 _FINAL_RATE = 0.1  # the default schedule decays the learning rate to this share of its start
 AVERAGE_SHARE = 0.25  # q's parameters are averaged over this last share of the steps (Polyak averaging)
-_HALF_LOG_2PI_E = 0.5 * (1.0 + np.log(2.0 * np.pi))  # entropy of N(0, 1)
 
 
 def _check_learning_rate(learning_rate) -> None:
@@ -93,89 +92,6 @@ def cosine_rate(rate, num_steps, step):
     one compiled program serves every rate and run length."""
     progress = jnp.minimum(step, num_steps) / num_steps
     return rate * ((1.0 - _FINAL_RATE) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)) + _FINAL_RATE)
-
-
-# --- variational families ---------------------------------------------------------------------------
-
-
-def _softplus_inverse(x):
-    return np.log(np.expm1(x))
-
-
-class _MeanField:
-    """``q = prod_j N(loc_j, softplus(raw_j)^2)``, one (loc, raw) pair per parameter array."""
-
-    def __init__(self, layout: Layout, rank):
-        self.shapes = layout.shapes
-
-    def init(self, start: dict) -> dict:
-        raw = _softplus_inverse(_INIT_SCALE)
-        return {name: (jnp.asarray(start[name]), jnp.full(shape, raw)) for name, shape in self.shapes.items()}
-
-    def sample(self, var: dict, key) -> tuple[dict, jax.Array]:
-        keys = jax.random.split(key, len(self.shapes))
-        theta, entropy = {}, 0.0
-        for k, (name, shape) in zip(keys, self.shapes.items(), strict=True):
-            loc, raw = var[name]
-            sd = jax.nn.softplus(raw)
-            theta[name] = loc + sd * jax.random.normal(k, shape)
-            entropy = entropy + jnp.sum(jnp.log(sd)) + sd.size * _HALF_LOG_2PI_E
-        return theta, entropy
-
-
-class _Flat:
-    """Gaussians over the layout's flat vector of all parameters."""
-
-    def __init__(self, layout: Layout, rank):
-        self.layout = layout
-        self.d = layout.size
-        self.rank = rank
-
-    def flat(self, start: dict) -> np.ndarray:
-        return self.layout.ravel({k: np.asarray(v) for k, v in start.items()})
-
-    def unflatten(self, theta) -> dict:
-        return self.layout.unravel(theta)
-
-
-class _FullRank(_Flat):
-    """``q = N(loc, L L')`` with ``L`` lower triangular, positive diagonal through softplus."""
-
-    def init(self, start: dict) -> dict:
-        return {
-            "loc": jnp.asarray(self.flat(start)),
-            "tril": jnp.zeros((self.d, self.d)),
-            "raw_diag": jnp.full(self.d, _softplus_inverse(_INIT_SCALE)),
-        }
-
-    def sample(self, var: dict, key):
-        diag = jax.nn.softplus(var["raw_diag"])
-        L = jnp.tril(var["tril"], -1) + jnp.diag(diag)
-        theta = var["loc"] + L @ jax.random.normal(key, (self.d,))
-        return self.unflatten(theta), jnp.sum(jnp.log(diag)) + self.d * _HALF_LOG_2PI_E
-
-
-class _LowRank(_Flat):
-    """``q = N(loc, D^2 + W W')`` with ``D`` diagonal (softplus) and ``W`` of shape ``(d, rank)``."""
-
-    def init(self, start: dict) -> dict:
-        return {
-            "loc": jnp.asarray(self.flat(start)),
-            "raw_sd": jnp.full(self.d, _softplus_inverse(_INIT_SCALE)),
-            "factor": jnp.zeros((self.d, self.rank)),
-        }
-
-    def sample(self, var: dict, key):
-        k1, k2 = jax.random.split(key)
-        sd, W = jax.nn.softplus(var["raw_sd"]), var["factor"]
-        theta = var["loc"] + sd * jax.random.normal(k1, (self.d,)) + W @ jax.random.normal(k2, (self.rank,))
-        # log det(D^2 + W W') = 2 sum log d + log det(I + W' D^-2 W)  (matrix determinant lemma)
-        scaled = W / sd[:, None]
-        _, inner = jnp.linalg.slogdet(jnp.eye(self.rank) + scaled.T @ scaled)
-        return self.unflatten(theta), jnp.sum(jnp.log(sd)) + 0.5 * inner + self.d * _HALF_LOG_2PI_E
-
-
-_FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
 
 
 # --- the compiled step loop ---------------------------------------------------------------------------
@@ -196,7 +112,7 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
     user's optax schedule (part of the program) or None for :func:`cosine_rate`.
     The log joint is :meth:`~bayes_rglm.inference.target.Layout.log_joint`, on the inputs as given.
     """
-    family = _FAMILIES[guide](layout, rank)
+    family = FAMILIES[guide](layout, rank)
     import optax  # here, not at module level: importing bayes_rglm should not pay for optax
 
     optimizer = optax.scale_by_adam()
@@ -392,8 +308,7 @@ def fit_svi(
         key, sub = jax.random.split(key)
         if batches is not None:  # out of core: this window's rows, sent now; the next one read meanwhile
             rows, size, steps = upcoming
-            fields = ("X", "y", "offset", "trials", "weights")
-            window = run.target.problem._replace(**dict(zip(fields, rows, strict=True)))
+            window = run.target.problem._replace(**dict(zip(ROW_FIELDS, rows, strict=True)))
             arrays = (jax.device_put(window), jnp.asarray(size), run.arrays[2])
         take = min(chunk if batches is None else steps, num_steps - done)
         active = np.arange(chunk) < take

@@ -1,0 +1,99 @@
+"""The variational families of SVI (:mod:`~bayes_rglm.inference.svi`): Gaussians on the unconstrained parameters.
+
+- ``"normal"`` (:class:`_MeanField`): one location and scale per scalar parameter, per parameter array;
+- ``"lowrank"`` (:class:`_LowRank`): ``Sigma = D^2 + W W'`` on the flat vector;
+- ``"mvn"`` (:class:`_FullRank`): a full Cholesky factor.
+
+Each has ``init(start) -> var`` and ``sample(var, key) -> (theta, entropy)`` with the entropy in closed form.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .target import Layout
+
+_INIT_SCALE = 0.05  # initial sd of every coordinate of q
+_HALF_LOG_2PI_E = 0.5 * (1.0 + np.log(2.0 * np.pi))  # entropy of N(0, 1)
+
+
+def _softplus_inverse(x):
+    return np.log(np.expm1(x))
+
+
+class _MeanField:
+    """``q = prod_j N(loc_j, softplus(raw_j)^2)``, one (loc, raw) pair per parameter array."""
+
+    def __init__(self, layout: Layout, rank):
+        self.shapes = layout.shapes
+
+    def init(self, start: dict) -> dict:
+        raw = _softplus_inverse(_INIT_SCALE)
+        return {name: (jnp.asarray(start[name]), jnp.full(shape, raw)) for name, shape in self.shapes.items()}
+
+    def sample(self, var: dict, key) -> tuple[dict, jax.Array]:
+        keys = jax.random.split(key, len(self.shapes))
+        theta, entropy = {}, 0.0
+        for k, (name, shape) in zip(keys, self.shapes.items(), strict=True):
+            loc, raw = var[name]
+            sd = jax.nn.softplus(raw)
+            theta[name] = loc + sd * jax.random.normal(k, shape)
+            entropy = entropy + jnp.sum(jnp.log(sd)) + sd.size * _HALF_LOG_2PI_E
+        return theta, entropy
+
+
+class _Flat:
+    """Gaussians over the layout's flat vector of all parameters."""
+
+    def __init__(self, layout: Layout, rank):
+        self.layout = layout
+        self.d = layout.size
+        self.rank = rank
+
+    def flat(self, start: dict) -> np.ndarray:
+        return self.layout.ravel({k: np.asarray(v) for k, v in start.items()})
+
+    def unflatten(self, theta) -> dict:
+        return self.layout.unravel(theta)
+
+
+class _FullRank(_Flat):
+    """``q = N(loc, L L')`` with ``L`` lower triangular, positive diagonal through softplus."""
+
+    def init(self, start: dict) -> dict:
+        return {
+            "loc": jnp.asarray(self.flat(start)),
+            "tril": jnp.zeros((self.d, self.d)),
+            "raw_diag": jnp.full(self.d, _softplus_inverse(_INIT_SCALE)),
+        }
+
+    def sample(self, var: dict, key):
+        diag = jax.nn.softplus(var["raw_diag"])
+        L = jnp.tril(var["tril"], -1) + jnp.diag(diag)
+        theta = var["loc"] + L @ jax.random.normal(key, (self.d,))
+        return self.unflatten(theta), jnp.sum(jnp.log(diag)) + self.d * _HALF_LOG_2PI_E
+
+
+class _LowRank(_Flat):
+    """``q = N(loc, D^2 + W W')`` with ``D`` diagonal (softplus) and ``W`` of shape ``(d, rank)``."""
+
+    def init(self, start: dict) -> dict:
+        return {
+            "loc": jnp.asarray(self.flat(start)),
+            "raw_sd": jnp.full(self.d, _softplus_inverse(_INIT_SCALE)),
+            "factor": jnp.zeros((self.d, self.rank)),
+        }
+
+    def sample(self, var: dict, key):
+        k1, k2 = jax.random.split(key)
+        sd, W = jax.nn.softplus(var["raw_sd"]), var["factor"]
+        theta = var["loc"] + sd * jax.random.normal(k1, (self.d,)) + W @ jax.random.normal(k2, (self.rank,))
+        # log det(D^2 + W W') = 2 sum log d + log det(I + W' D^-2 W)  (matrix determinant lemma)
+        scaled = W / sd[:, None]
+        _, inner = jnp.linalg.slogdet(jnp.eye(self.rank) + scaled.T @ scaled)
+        return self.unflatten(theta), jnp.sum(jnp.log(sd)) + 0.5 * inner + self.d * _HALF_LOG_2PI_E
+
+
+FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}
