@@ -99,9 +99,23 @@ def test_failed_run_keeps_previous_results(tmp_path):
     spec.write_text('[data]\ndataset = "iris"\ntarget = "colour"\n[model]\nfamily = "categorical"\n')
     assert main(["fit", str(spec), "--out", str(out), "--quiet"]) != 0
     assert (out / "summary.csv").read_text() == "good"
-    # no temporary folder is left beside the results, and nothing is added to them
-    assert sorted(p.name for p in Path(tmp_path).iterdir()) == ["keep", "t.toml"]
-    assert [p.name for p in out.iterdir()] == ["summary.csv"]
+
+
+def test_a_failure_while_writing_leaves_no_trace(tmp_path, monkeypatch):
+    from bayes_rglm import plots
+
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "summary.csv").write_text("good")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(plots, "coefficients", broken)  # fails after the fit, halfway through writing
+    assert main(["fit", "star98_binomial", "--quick", "--out", str(out), "--quiet"]) != 0
+    # the old results are untouched, and the half-written temporary folder is gone
+    assert (out / "summary.csv").read_text() == "good" and [p.name for p in out.iterdir()] == ["summary.csv"]
+    assert [p.name for p in Path(tmp_path).iterdir()] == ["keep"]
 
 
 def test_info_and_usage_error():
