@@ -210,6 +210,13 @@ def _report(folder: Path, spec, fit, metrics: dict, files: dict, description: st
             f"Diagnostics ({fit.info['diagnosed_on']}): max r-hat {fit.info['max_r_hat']:.3f}, "
             f"min bulk ESS {fit.info['min_ess_bulk']:.0f}, divergences {fit.info.get('divergences', 0)}",
         ]
+    if fit.info.get("pareto_k") is not None:
+        k = fit.info["pareto_k"]
+        verdict = "reliable (k-hat <= 0.7)" if k <= 0.7 else "unreliable (k-hat > 0.7): prefer method nuts"
+        lines += [
+            "",
+            f"Approximation check (PSIS, against {fit.info['pareto_k_target']}): Pareto k-hat {k:.2f}, {verdict}",
+        ]
     lines += ["", "## Files", ""]
     for name, what in files.items():
         lines.append(f"- [{name}]({name}): {what}")

@@ -106,6 +106,7 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
             data.trials,
             key=jax.random.PRNGKey(seed),
             weights=weights,
+            anchor=fit.anchor,
         )
         chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
         groups["posterior_predictive"] = {"y": y_rep.reshape(chains, n_draws, -1)}
@@ -140,6 +141,8 @@ def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     if len(labels) == len(table):
         table.index = sys.modules["pandas"].Index(labels, name="parameter")  # ArviZ's table: pandas is loaded
         table = table.loc[display_order(labels)]
+    if fit.info.get("pareto_k") is not None:  # laplace and svi: does the approximation work (inference.psis)?
+        table.attrs["pareto_k"] = fit.info["pareto_k"]
     if fit.model.depth > 0:
         table.attrs["note"] = (
             "hidden layers: weights are not identified (units permute, odd activations flip sign), so r_hat "
@@ -162,7 +165,8 @@ def function_draws(fit) -> xr.Dataset:
     chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
     categorical = fit.model.family.reference_class
     quantity = "proba" if categorical else "mean"
-    values = evaluate(fit.model, quantity, fit._draws(), data.X[rows], None, data.offset[rows], data.trials[rows])
+    X, offset, trials = data.X[rows], data.offset[rows], data.trials[rows]
+    values = evaluate(fit.model, quantity, fit._draws(), X, None, offset, trials, anchor=fit.anchor)
     values = values.reshape((chains, n_draws) + values.shape[1:])
     dims = ["chain", "draw", "probe"] + (["class"] if categorical else [])
     name = "p" if categorical else "mu"

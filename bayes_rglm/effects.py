@@ -89,7 +89,8 @@ def _estimate(fit, frames, combine, labels, prob: float):
     alpha = (1.0 - prob) / 2.0
     if fit.samples is not None:
         draws = fit._draws()
-        means = [evaluate(fit.model, "mean", draws, X, None, offset, trials) for X, offset, trials in inputs]
+        anchor = fit.anchor
+        means = [evaluate(fit.model, "mean", draws, X, None, o, t, anchor=anchor) for X, o, t in inputs]
         values = np.asarray(combine(means))
         estimate, se = values.mean(axis=0), values.std(axis=0, ddof=1)
         lower, upper = np.quantile(values, [alpha, 1.0 - alpha], axis=0)

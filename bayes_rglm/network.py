@@ -210,13 +210,42 @@ class Network:
             eta = eta + params[f"b{self.depth}"]
         return eta if offset is None else eta + offset[:, None]
 
+    def linearised_predictor(self, params: dict, anchor: dict, X: jax.Array, offset: jax.Array | None = None):
+        """The linear predictor linearised in the weights at ``anchor`` (a MAP):
+
+            eta_lin(theta) = eta(theta*) + J(x; theta*) (theta - theta*),   J = d eta / d theta (weights, biases).
+
+        It is exact at depth 0, where ``eta`` is linear in the weights; with hidden layers it is a GLM in the
+        network's Jacobian features, the model of the linearised Laplace predictive (Immer et al. 2021).
+        ``anchor`` needs the weights and biases only.
+
+        Examples
+        --------
+        >>> import numpy as np, bayes_rglm as br
+        >>> net = br.RGLM("gaussian", hidden=(2,))
+        >>> at = {k: np.full(s, 0.5) for k, s in net.parameter_shapes(1, 1).items()}
+        >>> X = np.ones((3, 1))
+        >>> bool(np.allclose(net.linearised_predictor(at, at, X), net.linear_predictor(at, X)))
+        True
+        """
+        sites = [k for k in anchor if k[0] in "wb" and k[1:].isdigit()]
+        point = {k: anchor[k] for k in sites}
+        tangent = {k: params[k] - anchor[k] for k in sites}
+        eta, change = jax.jvp(lambda p: self.linear_predictor(p, X, None), (point,), (tangent,))
+        eta = eta + change
+        return eta if offset is None else eta + offset[:, None]
+
     def nuisance(self, params: dict) -> dict:
         return {n.name: params[n.name] for n in self.family.nuisance}
 
-    def log_likelihood(self, params, X, y, offset=None, trials=None, weights=None) -> jax.Array:
+    def log_likelihood(self, params, X, y, offset=None, trials=None, weights=None, anchor=None) -> jax.Array:
         """Pointwise log-likelihood ``log p(y_i | x_i, params)``, shape ``(n,)``; with prior ``weights``,
-        each row's weighted contribution (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`)."""
-        eta = self.linear_predictor(params, X, offset)
+        each row's weighted contribution (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`).
+        ``anchor``: of the network linearised there (:meth:`linearised_predictor`)."""
+        if anchor is None:
+            eta = self.linear_predictor(params, X, offset)
+        else:
+            eta = self.linearised_predictor(params, anchor, X, offset)
         return self.family.weighted_log_likelihood(eta, y, self.link, self.nuisance(params), trials, weights)
 
     def log_prior(self, params: dict, summary: DataSummary, n_features: int) -> jax.Array:

@@ -97,6 +97,7 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
         data.trials[rows],
         key=jax.random.PRNGKey(seed),
         weights=None if data.weights is None else data.weights[rows],
+        anchor=fit.anchor,
     )
     idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
     discrete = fit.model.family.discrete

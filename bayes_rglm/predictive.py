@@ -33,16 +33,21 @@ def rows_per_chunk(n_draws: int, n_rows: int) -> int:
 
 
 @compiled_cache(maxsize=128)
-def _compiled(model: Network, quantity: str):
-    """``(draws, X, y, offset, trials, weights, key) -> (n_draws, rows[, K])`` for one quantity, jitted.
+def _compiled(model: Network, quantity: str, linearised: bool = False):
+    """``(draws, X, y, offset, trials, weights, key, anchor) -> (n_draws, rows[, K])`` for one quantity, jitted.
 
     ``weights``: prior weights (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`); they
-    weight the log-likelihood and set each row's dispersion for predictive draws.
+    weight the log-likelihood and set each row's dispersion for predictive draws.  ``linearised``: every
+    draw predicts through the network linearised at ``anchor`` (the linearised Laplace predictive,
+    :meth:`~bayes_rglm.network.Network.linearised_predictor`).
     """
     family, link = model.family, model.link
 
-    def one(params, X, y, offset, trials, weights, key):
-        eta = model.linear_predictor(params, X, offset)
+    def one(params, X, y, offset, trials, weights, key, anchor):
+        if linearised:
+            eta = model.linearised_predictor(params, anchor, X, offset)
+        else:
+            eta = model.linear_predictor(params, X, offset)
         nuisance = model.nuisance(params)
         if quantity == "mean":
             return family.mean(eta, link, nuisance, trials)
@@ -56,21 +61,33 @@ def _compiled(model: Network, quantity: str):
             return family.weighted_log_likelihood(eta, y, link, nuisance, trials, weights)
         return family.sample(key, eta, link, family.row_nuisance(nuisance, weights), trials)  # "sample"
 
-    def over_draws(draws, X, y, offset, trials, weights, key):
+    def over_draws(draws, X, y, offset, trials, weights, key, anchor):
         n = next(iter(draws.values())).shape[0]
         keys = jax.random.split(key, n)
-        return jax.vmap(one, in_axes=(0, None, None, None, None, None, 0))(draws, X, y, offset, trials, weights, keys)
+        axes = (0, None, None, None, None, None, 0, None)
+        return jax.vmap(one, in_axes=axes)(draws, X, y, offset, trials, weights, keys, anchor)
 
     return jax.jit(over_draws)
 
 
 def evaluate(
-    model: Network, quantity: str, draws: dict, X, y=None, offset=None, trials=None, key=None, reduce=None, weights=None
+    model: Network,
+    quantity: str,
+    draws: dict,
+    X,
+    y=None,
+    offset=None,
+    trials=None,
+    key=None,
+    reduce=None,
+    weights=None,
+    anchor=None,
 ):
     """Compute ``quantity`` for every draw and row, chunked over rows (``weights``: prior weights, default 1).
 
     ``reduce(block)`` maps each ``(n_draws, rows, ...)`` numpy block to what is
     kept (e.g. the mean over draws); the kept pieces are concatenated along rows.
+    ``anchor`` (parameters): predict through the network linearised there (:attr:`Fit.anchor`).
     """
     guard_mappings()
     n = X.shape[0]
@@ -86,7 +103,8 @@ def evaluate(
     y = np.zeros(n) if y is None else y
     weights = np.ones(n) if weights is None else weights
     key = jax.random.PRNGKey(0) if key is None else key
-    fn = _compiled(model, quantity)
+    fn = _compiled(model, quantity, anchor is not None)
+    anchor = {} if anchor is None else {k: jnp.asarray(v) for k, v in anchor.items()}
     pieces = []
     for start in range(0, n, size):
         stop = min(start + size, n)
@@ -97,7 +115,7 @@ def evaluate(
             return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], pad, axis=0)]) if pad else part)
 
         rows = (chunk(X), chunk(y), chunk(offset), chunk(trials), chunk(weights))
-        block = fn(draws, *rows, jax.random.fold_in(key, start))
+        block = fn(draws, *rows, jax.random.fold_in(key, start), anchor)
         # Sliced and reduced by numpy: eager device operations compile a program per shape.
         block = np.asarray(block)[:n_draws, : stop - start]
         pieces.append(block if reduce is None else np.asarray(reduce(block)))
@@ -105,7 +123,9 @@ def evaluate(
     return np.concatenate(pieces, axis=axis)
 
 
-def predictive_interval(model: Network, draws: dict, X, offset, trials, prob: float, key, min_draws: int = 2000):
+def predictive_interval(
+    model: Network, draws: dict, X, offset, trials, prob: float, key, min_draws: int = 2000, anchor=None
+):
     """Central ``prob`` interval of the posterior predictive of ``y`` at each row, by simulation.
 
     Each posterior draw contributes ``ceil(min_draws / n_draws)`` replicates
@@ -121,5 +141,5 @@ def predictive_interval(model: Network, draws: dict, X, offset, trials, prob: fl
     def reduce(block):
         return np.quantile(block, [alpha, 1.0 - alpha], axis=0).T
 
-    bounds = evaluate(model, "sample", draws, X, None, offset, trials, key=key, reduce=reduce)
+    bounds = evaluate(model, "sample", draws, X, None, offset, trials, key=key, reduce=reduce, anchor=anchor)
     return bounds[:, 0], bounds[:, 1]

@@ -133,6 +133,15 @@ class Fit:
             start += size
         return out
 
+    @property
+    def anchor(self) -> dict | None:
+        """Where the linearised predictive linearises the network (the MAP), or None when draws predict
+        through the network itself: a Laplace fit of a net with ``predictive="linearised"`` (its default)
+        predicts with ``eta = eta(theta*) + J (theta - theta*)`` (:mod:`bayes_rglm.inference.laplace`)."""
+        if self.info.get("laplace_predictive") != "linearised" or self.samples is None:
+            return None
+        return {k: np.asarray(v, dtype=np.float64) for k, v in self.info["map"].items()}
+
     def _draws(self) -> dict:
         """Parameters with one leading draw axis: ``(chains * draws, ...)`` or ``(1, ...)`` for point fits."""
         # Reshaped by numpy and moved by device_put: an eager jnp.reshape or jnp.asarray compiles a program per
@@ -174,7 +183,7 @@ class Fit:
         if self.model.family.reference_class:
             return np.argmax(self.predict_proba(X, offset=offset), axis=1).astype(float)
         X, offset, trials = self._inputs(X, offset, trials)
-        return evaluate(self.model, "mean", self._draws(), X, None, offset, trials, reduce=lambda b: b.mean(axis=0))
+        return evaluate(self.model, "mean", self._draws(), X, None, offset, trials, reduce=_mean, anchor=self.anchor)
 
     def predict_proba(self, X, offset=None) -> np.ndarray:
         """Class probabilities, shape ``(n, K)`` (bernoulli: column 1 is ``P(y = 1)``)."""
@@ -184,7 +193,7 @@ class Fit:
                 f"not {self.model.family.name!r}; use predict"
             )
         X, offset, trials = self._inputs(X, offset, None)
-        return evaluate(self.model, "proba", self._draws(), X, None, offset, trials, reduce=lambda b: b.mean(axis=0))
+        return evaluate(self.model, "proba", self._draws(), X, None, offset, trials, reduce=_mean, anchor=self.anchor)
 
     def predict_interval(self, X, prob: float = 0.9, offset=None, trials=None, seed: int = 0):
         """``(lower, upper)``, each ``(n,)``: central ``prob`` interval of the predictive distribution of y.
@@ -196,7 +205,9 @@ class Fit:
         if isinstance(prob, bool) or not isinstance(prob, int | float) or not 0 < prob < 1:
             raise ValueError(f"prob must be in (0, 1), e.g. 0.9, got {prob!r}")
         X, offset, trials = self._inputs(X, offset, trials)
-        return predictive_interval(self.model, self._draws(), X, offset, trials, float(prob), jax.random.PRNGKey(seed))
+        return predictive_interval(
+            self.model, self._draws(), X, offset, trials, float(prob), jax.random.PRNGKey(seed), anchor=self.anchor
+        )
 
     def log_likelihood(self, X, y, offset=None, trials=None, weights=None) -> np.ndarray:
         """Pointwise log-likelihood: ``(n,)`` for point estimates, ``(chain, draw, n)`` for posteriors.
@@ -214,7 +225,9 @@ class Fit:
                 f"y has label {checked.n_classes - 1} but the model was fitted with "
                 f"{self.data_summary.n_classes} classes (labels 0..{self.data_summary.n_classes - 1})"
             )
-        values = evaluate(self.model, "log_likelihood", self._draws(), X, y, offset, trials_arr, weights=weights)
+        values = evaluate(
+            self.model, "log_likelihood", self._draws(), X, y, offset, trials_arr, weights=weights, anchor=self.anchor
+        )
         if self.samples is None:
             return values[0]
         chains, draws = np.shape(next(iter(self.samples.values())))[:2]
@@ -256,6 +269,58 @@ class Fit:
         ``posterior_predictive=True`` adds draws of ``y`` at the training rows.
         """
         return to_arviz(self, posterior_predictive=posterior_predictive, seed=seed)
+
+    def importance_resample(self, seed: int = 0) -> Fit:
+        """The draws of a laplace or svi fit resampled by their PSIS weights: draws from the posterior, not
+        the approximation (:mod:`bayes_rglm.inference.psis`).
+
+        Each of the ``S`` new draws is one of the old ones, taken with probability ``w_s``, the Pareto-smoothed
+        normalised importance weight of ``p(theta, y) / q(theta)``.  Refused when k-hat > 0.7, where the
+        weights' tail is too heavy for the result to be trusted.  ``info["importance_ess"]``:
+        ``1 / sum w_s^2``, the number of independent draws they are worth.
+
+        Examples
+        --------
+        >>> import numpy as np, bayes_rglm as br
+        >>> rng = np.random.default_rng(0); X = rng.normal(size=(80, 2))
+        >>> y = (rng.random(80) < 1 / (1 + np.exp(-X[:, 0]))).astype(float)
+        >>> fit = br.RGLM("bernoulli").fit(X, y, method="laplace", seed=0)
+        >>> fit.importance_resample().samples["w0"].shape
+        (1, 1000, 2, 1)
+        """
+        k = self.info.get("pareto_k")
+        if self.method not in ("laplace", "svi") or k is None:
+            raise ValueError(
+                f"importance_resample needs the PSIS weights of a laplace or svi fit (in memory); this fit is "
+                f"method={self.method!r}{' without them' if self.method in ('laplace', 'svi') else ''}"
+            )
+        if not k <= 0.7:
+            raise ValueError(
+                f"importance_resample is refused: the PSIS Pareto k-hat is {k:.2f} > 0.7, so importance weights "
+                "cannot correct this approximation; use method='nuts' (or a richer svi guide, 'mvn')"
+            )
+        log_w = np.asarray(self.info["psis_log_weights"], dtype=np.float64)
+        w = np.exp(log_w - log_w.max())
+        w /= w.sum()
+        chosen = np.random.default_rng(seed).choice(w.size, size=w.size, p=w)
+        samples = {k: np.asarray(v)[:, chosen] for k, v in self.samples.items()}
+        params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
+        info = {**self.info, "importance_resampled": True, "importance_ess": float(1.0 / np.sum(w**2))}
+        info["psis_log_weights"] = np.full(w.size, -np.log(w.size))  # the new draws are equally weighted
+        fit = Fit(
+            self.method,
+            self.model,
+            params,
+            samples,
+            None,
+            info,
+            self.feature_names,
+            self.data_summary,
+            self.data,
+            self.named_columns,
+        )
+        fit.formula = self.formula
+        return fit
 
     # --- tables -----------------------------------------------------------------------------------
 
@@ -323,3 +388,8 @@ class Fit:
             f"<Fit method={self.method!r} family={self.model.family.name!r} link={self.model.link.name!r} "
             f"hidden=({hidden}) parameters={sum(np.size(v) for v in self.params.values())}>"
         )
+
+
+def _mean(block: np.ndarray) -> np.ndarray:
+    """The mean over draws of one ``(draws, rows, ...)`` block."""
+    return block.mean(axis=0)

@@ -244,10 +244,18 @@ def test_svi_mvn_correlation(svi_fit, exact):
 @pytest.mark.slow  # the svi_fit fixture: ~40 s of Adam steps on 2 cores
 def test_svi_elbo_trace(svi_fit):
     elbo = np.asarray(svi_fit.info["elbo"])
-    assert elbo.shape == (4000,)
+    # The stopping rule ends the run early once the smoothed ELBO is flat (from step 2,000 of 4,000 on).
+    stop = svi_fit.info["stopping_step"]
+    assert elbo.shape == (4000 if stop is None else int(np.ceil(stop / 0.75)),)
     assert np.all(np.isfinite(elbo))
     assert elbo[-400:].mean() > elbo[:400].mean()
     assert svi_fit.info["converged"] and not svi_fit.info["stopped_on_nan"]
+
+
+@pytest.mark.slow  # the svi_fit fixture: ~40 s of Adam steps on 2 cores
+def test_svi_mvn_pareto_k(svi_fit):
+    """A full-covariance guide of a Gaussian posterior: PSIS finds no heavy tail (measured k-hat ~0.1-0.3)."""
+    assert svi_fit.info["pareto_k"] <= 0.5
 
 
 # --- NUTS --------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ..runtime import guard_mappings
 from .covariance import check_cov_type
 from .devices import resolve_devices
 from .estimate import expand_aliased
+from .laplace import check_options as check_laplace_options
 from .laplace import fit_laplace
 from .nuts import fit_nuts
 from .point import fit_point
@@ -50,7 +51,7 @@ TARGETS = {
     "mle": {"scales": False},
     "map": {"scales": False},
     "laplace": {"scales": False},
-    "svi": {"standardised": False},
+    "svi": {},
     "nuts": {},
 }
 POSITIVE_INTEGERS = (
@@ -77,6 +78,8 @@ def _check_options(method: str, options: dict) -> None:
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise TypeError(f"method={method!r} does not take option {unknown[0]!r}; its options: {', '.join(accepted)}")
+    if method == "laplace":
+        check_laplace_options(options.get("curvature"), options.get("covariance"), options.get("predictive"))
     if "guide" in options and options["guide"] not in GUIDES:
         raise ValueError(f"guide={options['guide']!r} is not known; valid: {', '.join(GUIDES)}")
     for name in POSITIVE_INTEGERS:
@@ -86,7 +89,7 @@ def _check_options(method: str, options: dict) -> None:
                 continue
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if "tol" in options:
+    if "tol" in options and not (method == "svi" and options["tol"] is None):  # svi: None turns the stop off
         tol = options["tol"]
         if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
             raise ValueError(f"tol must be a number in (0, 1), e.g. 1e-10, got {tol!r}")

@@ -4,7 +4,8 @@
 - ``"lowrank"`` (:class:`_LowRank`): ``Sigma = D^2 + W W'`` on the flat vector;
 - ``"mvn"`` (:class:`_FullRank`): a full Cholesky factor.
 
-Each has ``init(start) -> var`` and ``sample(var, key) -> (theta, entropy)`` with the entropy in closed form.
+Each has ``init(start) -> var``, ``sample(var, key) -> (theta, entropy)`` with the entropy in closed form
+(the ELBO's), and ``sample_log_q(var, key) -> (theta, log q(theta))`` (PSIS, :mod:`~.psis`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .target import Layout
 
 _INIT_SCALE = 0.05  # initial sd of every coordinate of q
 _HALF_LOG_2PI_E = 0.5 * (1.0 + np.log(2.0 * np.pi))  # entropy of N(0, 1)
+_HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
 def _softplus_inverse(x):
@@ -42,6 +44,17 @@ class _MeanField:
             theta[name] = loc + sd * jax.random.normal(k, shape)
             entropy = entropy + jnp.sum(jnp.log(sd)) + sd.size * _HALF_LOG_2PI_E
         return theta, entropy
+
+    def sample_log_q(self, var: dict, key) -> tuple[dict, jax.Array]:
+        keys = jax.random.split(key, len(self.shapes))
+        theta, log_q = {}, 0.0
+        for k, (name, shape) in zip(keys, self.shapes.items(), strict=True):
+            loc, raw = var[name]
+            sd = jax.nn.softplus(raw)
+            eps = jax.random.normal(k, shape)
+            theta[name] = loc + sd * eps
+            log_q = log_q - jnp.sum(0.5 * eps**2 + jnp.log(sd)) - sd.size * _HALF_LOG_2PI
+        return theta, log_q
 
 
 class _Flat:
@@ -75,6 +88,13 @@ class _FullRank(_Flat):
         theta = var["loc"] + L @ jax.random.normal(key, (self.d,))
         return self.unflatten(theta), jnp.sum(jnp.log(diag)) + self.d * _HALF_LOG_2PI_E
 
+    def sample_log_q(self, var: dict, key):
+        diag = jax.nn.softplus(var["raw_diag"])
+        L = jnp.tril(var["tril"], -1) + jnp.diag(diag)
+        eps = jax.random.normal(key, (self.d,))
+        log_q = -0.5 * jnp.sum(eps**2) - jnp.sum(jnp.log(diag)) - self.d * _HALF_LOG_2PI
+        return self.unflatten(var["loc"] + L @ eps), log_q
+
 
 class _LowRank(_Flat):
     """``q = N(loc, D^2 + W W')`` with ``D`` diagonal (softplus) and ``W`` of shape ``(d, rank)``."""
@@ -94,6 +114,18 @@ class _LowRank(_Flat):
         scaled = W / sd[:, None]
         _, inner = jnp.linalg.slogdet(jnp.eye(self.rank) + scaled.T @ scaled)
         return self.unflatten(theta), jnp.sum(jnp.log(sd)) + 0.5 * inner + self.d * _HALF_LOG_2PI_E
+
+    def sample_log_q(self, var: dict, key):
+        """``log q`` by the Woodbury identity: ``Sigma^-1 = D^-2 - D^-2 W (I + W' D^-2 W)^-1 W' D^-2``."""
+        k1, k2 = jax.random.split(key)
+        sd, W = jax.nn.softplus(var["raw_sd"]), var["factor"]
+        r = sd * jax.random.normal(k1, (self.d,)) + W @ jax.random.normal(k2, (self.rank,))
+        scaled = W / sd[:, None]
+        inner = jnp.eye(self.rank) + scaled.T @ scaled
+        u = scaled.T @ (r / sd)
+        quadratic = jnp.sum((r / sd) ** 2) - u @ jnp.linalg.solve(inner, u)
+        log_det = 2.0 * jnp.sum(jnp.log(sd)) + jnp.linalg.slogdet(inner)[1]
+        return self.unflatten(var["loc"] + r), -0.5 * (quadratic + log_det) - self.d * _HALF_LOG_2PI
 
 
 FAMILIES = {"normal": _MeanField, "lowrank": _LowRank, "mvn": _FullRank}

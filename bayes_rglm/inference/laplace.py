@@ -1,17 +1,38 @@
-"""Laplace approximation (``method="laplace"``): a Gaussian at the MAP.
+"""Laplace approximation (``method="laplace"``): a Gaussian at the MAP, and how it predicts.
 
-The precision is the Hessian of the negative log posterior at the mode, on
-the unconstrained scale (``log sigma``, the ordered transform of the
-cutpoints), so draws of constrained parameters respect their support:
+The approximation is ``theta ~ N(theta_MAP, H^{-1})`` on the unconstrained scale (``log sigma``, the
+ordered transform of the cutpoints), so draws of constrained parameters respect their support.  Three
+choices make it (each said in ``fit.info``):
 
-    theta ~ N(theta_MAP, H^{-1}),   H = -d^2 log p(theta | y) / d theta^2.
+- ``curvature``: ``"hessian"``, the exact Hessian of the negative log posterior, or ``"ggn"``, the
+  generalised Gauss-Newton matrix ``G = sum_i J_i' Lambda_i J_i + prior precision`` with ``J_i`` the
+  network's Jacobian at row ``i`` and ``Lambda_i`` the likelihood's curvature in the linear predictor:
+  the Hessian of the network linearised at the MAP, positive semi-definite wherever the likelihood is
+  log-concave in ``eta``.  Default: ``"ggn"`` with hidden layers; at depth 0 the two are the same matrix.
+- ``covariance``: ``"full"``; ``"diag"``, its diagonal in the fitted (standardised) coordinates, a
+  mean-field Laplace; or ``"last_layer"``, the output layer's weights and bias (and nuisance parameters)
+  only, the hidden layers fixed at the MAP, for nets too large for a full matrix.  Default: ``"full"`` up
+  to :data:`~.point.MAX_COVARIANCE` parameters while one curvature costs at most :data:`FULL_COST`
+  (rows x parameters^2); beyond that ``"last_layer"`` with hidden layers and ``"diag"`` at depth 0.
+- ``predictive`` (hidden layers): ``"linearised"`` (default), every draw predicts through the network
+  linearised at the MAP, ``eta = eta(theta*) + J (theta - theta*)``: the GLM predictive in the Jacobian
+  features, which keeps the MAP's fit where sampling weights through a nonlinear network does not
+  (Immer, Korzepa and Bauer 2021; Daxberger et al. 2021, "Laplace redux"); or ``"sample"``, the draws
+  through the network itself.  At depth 0 the two are the same.
 
-``covariance="full"`` (default) uses all of ``H``; ``covariance="diag"`` keeps
-only its diagonal in the fitted coordinates, which are the inputs centred
-and scaled (so intercepts and weights are independent there, not in the
-original coordinates): a mean-field Laplace for large models.  ``num_samples``
-draws are stored as one chain.  ``fit.info["log_evidence"]`` is the Laplace
-estimate of the marginal likelihood (for choosing a prior scale or a depth).
+Every fit reports the PSIS Pareto k-hat of its draws (:mod:`~.psis`) in ``fit.info["pareto_k"]``, against
+the posterior of the model that predicts (the linearised network for the linearised predictive, whose
+posterior the GGN Laplace approximates; the network otherwise), and warns above 0.7;
+``fit.info["pareto_k_network"]`` is the k-hat against the network's own posterior.
+``fit.info["log_evidence"]`` is the Laplace estimate of the marginal likelihood (full covariance).
+
+Examples
+--------
+>>> import numpy as np, bayes_rglm as br
+>>> rng = np.random.default_rng(0); x = rng.uniform(-2, 2, (60, 1)); y = np.sin(2 * x[:, 0]) + 0.2 * rng.normal(size=60)
+>>> fit = br.RGLM("gaussian", hidden=(4,), activation="tanh").fit(x, y, method="laplace", seed=0)
+>>> fit.info["laplace_curvature"], fit.info["laplace_covariance"], fit.info["laplace_predictive"]
+('ggn', 'full', 'linearised')
 """
 
 from __future__ import annotations
@@ -24,14 +45,93 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..exceptions import DiagnosticsWarning
+from ..runtime import compiled_cache
 from . import objective as obj
+from .blocks import traced_over
 from .estimate import Estimate
 from .point import MAX_COVARIANCE, Optimum, observed_information, optimise, point_info
-from .target import Target
+from .psis import diagnose, log_joint
+from .target import Layout, Target
+
+CURVATURES = ("ggn", "hessian")
+COVARIANCES = ("full", "diag", "last_layer")
+PREDICTIVES = ("linearised", "sample")
+FULL_COST = 4e10  # rows x parameters^2 of one full curvature matrix; beyond it the default is not "full"
 
 
-def _unconstrained_precision(opt: Optimum, covariance: str, information) -> np.ndarray:
-    """``H_u = T' H_c T`` with ``T`` the Jacobian of the constraining map (exact at a stationary point)."""
+def check_options(curvature, covariance, predictive) -> None:
+    """Refuse unknown options before any work."""
+    for name, value, allowed in (
+        ("curvature", curvature, CURVATURES),
+        ("covariance", covariance, COVARIANCES),
+        ("predictive", predictive, PREDICTIVES),
+    ):
+        if value is not None and value not in allowed:
+            raise ValueError(f"{name}={value!r} is not known; use one of {', '.join(map(repr, allowed))} (or None)")
+
+
+def _defaults(layout: Layout, rows: int, curvature, covariance, predictive) -> tuple[str, str, str]:
+    deep = layout.model.depth > 0
+    curvature = curvature or ("ggn" if deep else "hessian")
+    if covariance is None:
+        affordable = layout.size <= MAX_COVARIANCE and rows * float(layout.size) ** 2 <= FULL_COST
+        covariance = "full" if affordable else ("last_layer" if deep else "diag")
+    predictive = predictive or ("linearised" if deep else "sample")
+    return curvature, covariance, predictive
+
+
+# --- curvature on the unconstrained scale -----------------------------------------------------------------
+
+
+@compiled_cache(maxsize=32)
+def _compiled_ggn(layout: Layout):
+    """``(theta, problem) -> G``: the GGN of the negative log posterior, unconstrained, summed over row blocks."""
+    derivatives = obj.density_derivatives(layout, True, True, ggn=True)
+    return jax.jit(traced_over(layout.mesh, lambda theta, problem: derivatives(theta, problem)[2]))
+
+
+@compiled_cache(maxsize=32)
+def _compiled_sub_hessian(layout: Layout, indices: tuple):
+    """``(theta, problem) -> H[indices][:, indices]``: the exact Hessian in the coordinates ``indices`` only
+    (the others held at ``theta``), by autodiff through the blocked sum over rows."""
+    value = obj.blocked_density(layout, True, unconstrained=True)[0]
+    where = np.asarray(indices)
+
+    def run(theta, problem):
+        return jax.hessian(lambda sub: value(theta.at[where].set(sub), problem))(theta[where])
+
+    return jax.jit(traced_over(layout.mesh, run))
+
+
+@compiled_cache(maxsize=32)
+def _compiled_diagonal(layout: Layout, ggn: bool):
+    """``(theta, problem) -> diag``: the diagonal of the Hessian (or the GGN, the Hessian of the network
+    linearised at ``theta``) by one curvature-vector product per coordinate (no ``P x P`` matrix)."""
+    f = obj.negative_log_density(layout, True, unconstrained=True)
+
+    def run(theta, problem):
+        if ggn:
+            anchor = layout.constrain(layout.unravel(theta))[0]
+
+            def f_at(t, p):
+                params = layout.constrain(layout.unravel(t))[0]
+                value = layout.log_density(params, p, jacobian=False, constrained=True, anchor=anchor)
+                return -value
+
+        else:
+            f_at = f
+        grad = jax.grad(lambda t: f_at(t, problem))
+        return jax.lax.map(lambda e: jnp.vdot(e, jax.jvp(grad, (theta,), (e,))[1]), jnp.eye(theta.size))
+
+    return jax.jit(traced_over(layout.mesh, run))
+
+
+def _hessian_precision(opt: Optimum, covariance: str, information) -> np.ndarray:
+    """The exact Hessian, unconstrained: ``H_u = T' H_c T`` with ``T`` the Jacobian of the constraining map
+    (exact at a stationary point); the polish's last Hessian where it has one."""
+    if opt.precision is not None:  # hidden layers: the polish's last Hessian, on the unconstrained scale
+        precision = 0.5 * (opt.precision + opt.precision.T)
+        return precision if covariance == "full" else np.diag(np.diag(precision))
     theta, layout = opt.solution.x, opt.layout
 
     def constrained_flat(t):
@@ -41,32 +141,61 @@ def _unconstrained_precision(opt: Optimum, covariance: str, information) -> np.n
         transform = np.asarray(jax.jacfwd(constrained_flat)(theta))
         precision = transform.T @ information @ transform
         return 0.5 * (precision + precision.T) if covariance == "full" else np.diag(np.diag(precision))
-    if covariance == "full":
-        raise ValueError(
-            f"covariance='full' needs a dense Hessian, but the model has {opt.layout.size} > {MAX_COVARIANCE} "
-            "parameters; use covariance='diag' or method='svi'"
-        )
-    f = obj.negative_log_density(layout, True, unconstrained=True)
-    grad = jax.grad(lambda t: f(t, opt.problem))
-    diagonal = jax.lax.map(lambda e: jnp.vdot(e, jax.jvp(grad, (theta,), (e,))[1]), jnp.eye(theta.size))
-    return np.diag(np.asarray(diagonal))
+    return np.diag(np.asarray(_compiled_diagonal(layout, False)(theta, opt.problem)))
 
 
-def _log_evidence(opt, information) -> float | None:
+def _full_too_large(layout: Layout) -> ValueError:
+    return ValueError(
+        f"covariance='full' needs a dense {layout.size} x {layout.size} matrix, more than {MAX_COVARIANCE} "
+        "parameters; use covariance='diag' or 'last_layer' (hidden layers), or method='svi'"
+    )
+
+
+def _last_layer_indices(layout: Layout) -> np.ndarray:
+    """The flat coordinates of the output layer's weights and bias and of the nuisance parameters."""
+    depth = layout.model.depth
+    names = [f"w{depth}", f"b{depth}", *(n.name for n in layout.model.family.nuisance)]
+    spans = [np.arange(*layout.offsets[name]) for name in names if name in layout.offsets]
+    return np.concatenate(spans)
+
+
+def _precision(opt: Optimum, curvature: str, covariance: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(coordinates, precision)``: the coordinates the Gaussian spans (all, or the last layer's) and its
+    precision matrix over them (diagonal as a diagonal matrix)."""
+    layout, theta = opt.layout, opt.solution.x
+    everything = np.arange(layout.size)
+    if covariance == "last_layer":
+        indices = _last_layer_indices(layout)
+        sub = np.asarray(_compiled_sub_hessian(layout, tuple(int(i) for i in indices))(theta, opt.problem))
+        return indices, 0.5 * (sub + sub.T)
+    if covariance == "full" and layout.size > MAX_COVARIANCE:
+        raise _full_too_large(layout)
+    if curvature == "hessian" or layout.model.depth == 0:  # at depth 0 the GGN is the Hessian
+        return everything, _hessian_precision(opt, covariance, observed_information(opt))
+    if covariance == "diag" and layout.size > MAX_COVARIANCE:
+        return everything, np.diag(np.asarray(_compiled_diagonal(layout, True)(theta, opt.problem)))
+    ggn = np.asarray(_compiled_ggn(layout)(theta, opt.problem))
+    ggn = 0.5 * (ggn + ggn.T)
+    return everything, ggn if covariance == "full" else np.diag(np.diag(ggn))
+
+
+# --- evidence, draws, diagnostics ---------------------------------------------------------------------------
+
+
+def _log_evidence(opt: Optimum, log_det_precision: float) -> float | None:
     """Laplace estimate of ``log p(y) = log int p(y | theta) p(theta) dtheta``.
 
-    ``-f(theta*) + D/2 log(2 pi) - 1/2 log det H + log |det J|``, with ``H`` the
-    Hessian in the fitted (standardised) coordinates and ``J`` their Jacobian
-    to the original coordinates, in which the prior density is stated.
+    ``-f(theta*) + D/2 log(2 pi) - 1/2 log det H_u + log |det J_c| + log |det J|``, with ``H_u`` the
+    precision on the unconstrained scale, ``J_c`` the Jacobian of the constraining map (to the scale the
+    prior is stated on) and ``J`` that of the fitted (standardised) coordinates to the original ones.
     """
-    if information is None:
+    layout = opt.layout
+    jac_sign, log_jac = np.linalg.slogdet(np.asarray(opt.jacobian)) if opt.jacobian is not None else (0, 0)
+    if jac_sign == 0:
         return None
-    sign, logdet = np.linalg.slogdet(information)
-    jac_sign, log_jac = np.linalg.slogdet(np.asarray(opt.jacobian))
-    if sign <= 0 or jac_sign == 0:
-        return None
-    d = information.shape[0]
-    return float(-opt.solution.value + 0.5 * d * np.log(2 * np.pi) - 0.5 * logdet + log_jac)
+    log_constrain = float(layout.constrain(layout.unravel(jnp.asarray(opt.solution.x)))[1])
+    d = layout.size
+    return float(-opt.solution.value + 0.5 * d * np.log(2 * np.pi) - 0.5 * log_det_precision + log_constrain + log_jac)
 
 
 def fit_laplace(
@@ -75,48 +204,63 @@ def fit_laplace(
     seed: int,
     *,
     num_samples: int = 1000,
-    covariance: str = "full",
+    covariance: str | None = None,
+    curvature: str | None = None,
+    predictive: str | None = None,
     max_iter: int = 100,
     tol: float = 1e-10,
     num_restarts: int = 1,
     init: dict | None = None,
     progress=None,
 ) -> Estimate:
-    """Fit by MAP, then draw ``num_samples`` times from the Gaussian approximation."""
-    if covariance not in ("full", "diag"):
-        raise ValueError(f"covariance={covariance!r} is not known; use 'full' or 'diag'")
+    """Fit by MAP, then draw ``num_samples`` times from the Gaussian approximation (module text)."""
+    check_options(curvature, covariance, predictive)
+    layout, problem = target.layout, target.problem
+    curvature, covariance, predictive = _defaults(layout, target.data.X.shape[0], curvature, covariance, predictive)
+    if covariance == "full" and curvature == "hessian" and layout.size > MAX_COVARIANCE:
+        raise _full_too_large(layout)
     opt = optimise(target, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init, polish=True)
     started = time.perf_counter()
-    # The observed information on the natural scale: the solver's where it has it (depth 0; hidden layers
-    # after the Newton polish, without nuisance parameters), else the exact Hessian summed over row blocks.
-    information = observed_information(opt)
-    if opt.precision is not None:  # hidden layers: the polish's last Hessian, on the unconstrained scale
-        precision = 0.5 * (opt.precision + opt.precision.T)
-        precision = precision if covariance == "full" else np.diag(np.diag(precision))
-    else:
-        precision = _unconstrained_precision(opt, covariance, information)
+    indices, precision = _precision(opt, curvature, covariance)
     evals, evecs = np.linalg.eigh(precision)
     if np.any(evals <= 0):
         raise ValueError(
-            "the Hessian of the negative log posterior is not positive definite at the MAP "
-            f"(smallest eigenvalue {evals.min():.3g}); the Laplace approximation does not exist here. "
-            "Try num_restarts= for a better mode, a tighter prior, or method='nuts'/'svi'"
+            f"the {'GGN' if curvature == 'ggn' else 'Hessian'} of the negative log posterior is not positive "
+            f"definite at the MAP (smallest eigenvalue {evals.min():.3g}); the Laplace approximation does not "
+            "exist here. Try num_restarts= for a better mode, a tighter prior, curvature='ggn', or "
+            "method='nuts'/'svi'"
         )
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((num_samples, evals.size))
-    theta = np.asarray(opt.solution.x)[None, :] + (z / np.sqrt(evals)) @ evecs.T
+    theta = np.repeat(np.asarray(opt.solution.x)[None, :], num_samples, axis=0)
+    theta[:, indices] += (z / np.sqrt(evals)) @ evecs.T
     samples = {k: v[None] for k, v in opt.params(theta).items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
+    log_det = float(np.sum(np.log(evals)))
     info = point_info(target.model, opt, "laplace")
-    info["log_evidence"] = _log_evidence(opt, information)
+    info["log_evidence"] = _log_evidence(opt, log_det) if covariance == "full" else None
+    linearised = predictive == "linearised" and layout.model.depth > 0
     info.update(
         {
             "laplace_covariance": covariance,
+            "laplace_curvature": curvature if layout.model.depth > 0 else "hessian",
+            "laplace_predictive": "linearised" if linearised else "sample",
             "map": {k: np.asarray(v) for k, v in opt.params().items()},
-            "log_det_precision": float(np.sum(np.log(evals))),
-            "sampling_time": time.perf_counter() - started,
+            "log_det_precision": log_det,
         }
     )
+    # PSIS: log q of each draw in closed form; log p of the model that predicts (module text).
+    log_q = -0.5 * np.sum(z**2, axis=1) + 0.5 * log_det - 0.5 * evals.size * np.log(2 * np.pi)
+    anchor = layout.constrain(layout.unravel(jnp.asarray(opt.solution.x)))[0] if linearised else None
+    log_p = log_joint(layout, problem, theta, anchor)
+    if linearised:
+        k_network = diagnose({}, log_joint(layout, problem, theta), log_q, "laplace", "", warn=False)
+        info["pareto_k_network"] = k_network
+    against = "the network linearised at the MAP" if linearised else "the posterior"
+    if covariance == "last_layer":
+        against += ", the hidden layers fixed at the MAP"
+    diagnose(info, log_p, log_q, "laplace", against)
+    info["sampling_time"] = time.perf_counter() - started
     if not info["converged"]:
         warnings.warn(
             "the MAP optimisation did not converge; the Laplace approximation may be off",

@@ -94,12 +94,22 @@ def blocked_density(layout: Layout, use_prior: bool, unconstrained: bool):
     return value, value_and_grad
 
 
-def density_derivatives(layout: Layout, use_prior: bool, unconstrained: bool):
+def density_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, ggn: bool = False):
     """``(theta, problem) -> (value, gradient, H)`` of :func:`negative_log_density`, summed over row blocks.
 
     One pass over the rows gives all three (:func:`~.curvature.blocked_derivatives`).
     Memory is one block's autodiff Hessian plus ``O(P^2)``, whatever the number
     of rows (:mod:`~bayes_rglm.inference.curvature`).
+
+    ``ggn``: ``H`` is the generalised Gauss-Newton matrix instead, the Hessian of the
+    likelihood of the network linearised at ``theta``
+    (:meth:`~bayes_rglm.network.Network.linearised_predictor`),
+
+        G = sum_i J_i' (d^2 l_i / d eta_i^2) J_i + d^2 r,
+
+    the exact Hessian without the terms in the network's second derivatives (its value and gradient are
+    the exact ones).  The linearisation point enters through ``stop_gradient``, so one autodiff pass
+    builds it; at depth 0 ``G`` equals the Hessian.
     """
     likelihood = negative_log_density(layout, False, unconstrained)
     prior = negative_log_prior(layout, unconstrained)
@@ -108,7 +118,11 @@ def density_derivatives(layout: Layout, use_prior: bool, unconstrained: bool):
     def derivatives(theta, problem: Problem):
         def block(t, X, y, offset, trials, weights):
             rows = problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
-            return likelihood(t, rows)
+            if not ggn:
+                return likelihood(t, rows)
+            params = _params(layout, t, unconstrained)
+            anchor = jax.lax.stop_gradient(params)
+            return -layout.log_density(params, rows, prior=False, jacobian=False, constrained=True, anchor=anchor)
 
         n, p = problem.X.shape
         outputs = layout.shapes[f"w{model.depth}"][-1]

@@ -123,7 +123,14 @@ class RowSource:
         return out
 
     def check_finite(self, window: int = 1 << 16) -> None:
-        """A ValueError naming the first non-finite entry of ``X`` (read window by window)."""
+        """A ValueError naming the first non-finite entry of ``X`` (read window by window).
+
+        The same pass keeps each column's mean and sd about it (:attr:`mean`, :attr:`sd`), from sums about
+        the first row (which keeps the sum of squares free of cancellation for columns far from 0), for the
+        standardisation of :func:`~.problem.column_map`.
+        """
+        reference = self.read(0, 0, 1)[0]
+        total, squares = np.zeros(self.shape[1]), np.zeros(self.shape[1])
         for k, chunk in enumerate(self.chunks):
             for start in range(0, len(chunk), window):
                 block = self.read(k, start, min(start + window, len(chunk)))
@@ -134,6 +141,13 @@ class RowSource:
                         f"X has a non-finite value ({block[row, col]}) at row {int(self.starts[k]) + start + row}, "
                         f"column {col}; remove or impute it first"
                     )
+                block -= reference
+                total += block.sum(axis=0)
+                squares += np.einsum("ij,ij->j", block, block)
+        n = self.shape[0]
+        centred = total / n
+        self.mean = reference + centred
+        self.sd = np.sqrt(np.maximum(squares / n - centred**2, 0.0))
 
     def windows(self, batch: int) -> list[tuple[int, int, int, int]]:
         """``(chunk, start, stop, steps)`` for every window of at most ``WINDOW_STEPS * batch`` rows."""
@@ -154,8 +168,11 @@ class Batches:
     step's batch uniformly from the first ``m``, for ``steps`` steps.
     """
 
-    def __init__(self, source: RowSource, rows: dict, batch_rows: int, rng: np.random.Generator):
+    def __init__(
+        self, source: RowSource, rows: dict, batch_rows: int, rng: np.random.Generator, standardise=None
+    ) -> None:
         self.source, self.rows, self.rng = source, rows, rng
+        self.shift, self.scale = (None, None) if standardise is None else standardise
         self.size = WINDOW_STEPS * batch_rows
         self.windows = source.windows(batch_rows)
         self.queue: list = []
@@ -169,6 +186,9 @@ class Batches:
         # it in place while the host reads the next window).
         X = np.empty((self.size, self.source.shape[1]))
         self.source.read(chunk, start, stop, out=X[:m])
+        if self.shift is not None:  # the fit's standardised coordinates
+            X[:m] -= self.shift
+            X[:m] *= 1.0 / self.scale
         first = int(self.source.starts[chunk]) + start
         vectors = []
         for name, default in zip(ROW_FIELDS[1:], (0.0, 0.0, 1.0, 1.0), strict=True):  # y, offset, trials, weights

@@ -69,14 +69,17 @@ from .devices import ROW_FIELDS, ROWS
 from .estimate import Estimate
 from .guides import FAMILIES
 from .problem import padded_size
+from .psis import diagnose, log_joint
 from .stream import Batches, RowSource
 from .target import Layout, Target
 
 GUIDES = ("normal", "lowrank", "mvn")
 CHUNK_STEPS = 250  # steps per compiled call (a progress-bar tick); the last call masks the steps past num_steps
 DRAW_BLOCK = 500  # draws from q per compiled call
-_FINAL_RATE = 0.1  # the default schedule decays the learning rate to this share of its start
+_FINAL_RATE = 0.0  # the default schedule decays the learning rate to this share of its start
 AVERAGE_SHARE = 0.25  # q's parameters are averaged over this last share of the steps (Polyak averaging)
+WINDOW_SHARE = 0.1  # the smoothed ELBO is its mean over windows of this share of num_steps (at least a chunk)
+EARLIEST_STOP = 0.5  # the stopping rule is checked from this share of num_steps on
 
 
 def _check_learning_rate(learning_rate) -> None:
@@ -87,9 +90,9 @@ def _check_learning_rate(learning_rate) -> None:
 
 
 def cosine_rate(rate, num_steps, step):
-    """The default schedule: cosine decay from ``rate`` to ``0.1 rate`` over ``num_steps`` (optax's
-    ``cosine_decay_schedule(rate, num_steps, alpha=0.1)``), with ``rate`` and ``num_steps`` traced values, so
-    one compiled program serves every rate and run length."""
+    """The default schedule: cosine decay from ``rate`` to 0 over ``num_steps`` (optax's
+    ``cosine_decay_schedule(rate, num_steps)``), with ``rate`` and ``num_steps`` traced values, so one
+    compiled program serves every rate and run length."""
     progress = jnp.minimum(step, num_steps) / num_steps
     return rate * ((1.0 - _FINAL_RATE) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)) + _FINAL_RATE)
 
@@ -161,7 +164,7 @@ def _compiled_chunk(layout: Layout, guide: str, rank, batch_rows, num_particles:
         return (var, optimizer.init(var), var, jnp.asarray(False), jnp.asarray(0), var)
 
     def draw(var, key):
-        return jax.vmap(lambda k: family.sample(var, k)[0])(jax.random.split(key, DRAW_BLOCK))
+        return jax.vmap(lambda k: family.sample_log_q(var, k))(jax.random.split(key, DRAW_BLOCK))
 
     return family, start, jax.jit(traced_over(layout.mesh, run)), jax.jit(draw)
 
@@ -190,7 +193,7 @@ class Run(NamedTuple):
     """A ready SVI run: the compiled chunk, its starting carry and arguments, and how to draw from ``q``."""
 
     step_chunk: Callable  # (carry, keys, active, arrays, hyper) -> (carry, losses)
-    draw_block: Callable  # (var, key) -> DRAW_BLOCK unconstrained standardised draws
+    draw_block: Callable  # (var, key) -> (DRAW_BLOCK unconstrained draws, their log q)
     carry: tuple
     arrays: tuple  # (problem, rows to draw from, rows the likelihood is scaled to)
     target: Target
@@ -203,13 +206,17 @@ class Run(NamedTuple):
         """``len(keys)`` steps, all active: ``(carry, losses)``."""
         return self.step_chunk(carry, keys, jnp.ones(len(keys), bool), arrays, self.hyper)
 
-    def draw(self, var, key, num_samples: int) -> dict:
-        """``num_samples`` draws from ``q`` in blocks of :data:`DRAW_BLOCK` (one compiled program), mapped to
-        their supports and the original coordinates."""
+    def draw(self, var, key, num_samples: int) -> tuple[dict, np.ndarray, np.ndarray]:
+        """``num_samples`` draws from ``q`` in blocks of :data:`DRAW_BLOCK` (one compiled program): mapped to
+        their supports and the original coordinates, as the layout's flat unconstrained vectors
+        ``(num_samples, size)``, and their ``log q``."""
         blocks = [self.draw_block(var, k) for k in jax.random.split(key, -(-num_samples // DRAW_BLOCK))]
-        draws = {name: np.concatenate([np.asarray(b[name]) for b in blocks])[:num_samples] for name in blocks[0]}
-        problem = self.target.problem
-        return self.target.layout.to_original(draws, np.asarray(problem.shift), np.asarray(problem.scale))
+        draws = {name: np.concatenate([np.asarray(b[0][name]) for b in blocks])[:num_samples] for name in blocks[0][0]}
+        log_q = np.concatenate([np.asarray(b[1]) for b in blocks])[:num_samples]
+        layout, problem = self.target.layout, self.target.problem
+        flat = np.concatenate([draws[name].reshape(num_samples, -1) for name in layout.names], axis=1)
+        original = layout.to_original(draws, np.asarray(problem.shift), np.asarray(problem.scale))
+        return original, flat, log_q
 
 
 def prepare(
@@ -284,9 +291,14 @@ def fit_svi(
     num_samples: int = 1000,
     num_particles: int = 1,
     rank: int | None = None,
+    tol: float | None = 1e-4,
     progress=None,
 ) -> Estimate:
-    """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it."""
+    """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it.
+
+    ``tol``: the stopping rule's relative change of the smoothed ELBO (:func:`_flat`); None runs every step
+    (``converged`` is then judged at the end with the default tolerance).
+    """
     run = prepare(
         target,
         seed,
@@ -298,9 +310,10 @@ def fit_svi(
         num_particles=num_particles,
         rank=rank,
     )
-    carry, arrays, chunk, num_steps = run.carry, run.arrays, run.chunk, run.num_steps
+    carry, arrays, chunk, num_steps, hyper = run.carry, run.arrays, run.chunk, run.num_steps, run.hyper
     key = jax.random.PRNGKey(seed)
-    losses, done, started = [], 0, time.perf_counter()
+    losses, done, started, stopped_early = [], 0, time.perf_counter(), None
+    smoothing = max(chunk, int(WINDOW_SHARE * num_steps))  # steps per window of the smoothed ELBO
     bar = _progress(progress, num_steps)
     batches = _batches(run, seed)
     upcoming = None if batches is None else batches.next()
@@ -312,7 +325,7 @@ def fit_svi(
             arrays = (jax.device_put(window), jnp.asarray(size), run.arrays[2])
         take = min(chunk if batches is None else steps, num_steps - done)
         active = np.arange(chunk) < take
-        carry, chunk_losses = run.step_chunk(carry, jax.random.split(sub, chunk), active, arrays, run.hyper)
+        carry, chunk_losses = run.step_chunk(carry, jax.random.split(sub, chunk), active, arrays, hyper)
         if batches is not None and done + take < num_steps:
             upcoming = batches.next()  # on the host while the device runs the steps just dispatched
         losses.append(np.asarray(chunk_losses)[:take])
@@ -322,6 +335,16 @@ def fit_svi(
             bar.set_postfix(elbo=f"{-float(np.nanmean(losses[-1])):.4g}")
         if bool(carry[3]):
             break
+        averaging = done >= (1.0 - AVERAGE_SHARE) * num_steps
+        checked = done >= EARLIEST_STOP * num_steps and not averaging
+        if tol is not None and stopped_early is None and checked and _flat(np.concatenate(losses), smoothing, tol):
+            # The stopping rule: the smoothed ELBO has stopped changing, so the averaging phase starts now: the
+            # run ends after a further third of the steps so far, the learning rate on the schedule's tail.
+            stopped_early = done
+            num_steps = int(np.ceil(done / (1.0 - AVERAGE_SHARE)))
+            hyper = (hyper[0], jnp.asarray(float(num_steps)), hyper[2])
+            if bar is not None:
+                bar.total = num_steps
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - started
@@ -336,11 +359,12 @@ def fit_svi(
             ConvergenceWarning,
             stacklevel=3,
         )
-    draws = run.draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
+    draws, flat, log_q = run.draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
     samples = {k: v[None] for k, v in draws.items()}  # one chain, original coordinates
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
-    window = max(1, len(loss_trace) // 10)
-    tail = loss_trace[-window:]
+    tail = loss_trace[-max(1, len(loss_trace) // 10) :]
+    tol = 1e-4 if tol is None else tol
+    converged = not stopped and (stopped_early is not None or _flat(loss_trace, smoothing, tol))
     info = {
         "guide": guide,
         "num_steps": int(len(loss_trace)),
@@ -350,11 +374,41 @@ def fit_svi(
         "stopped_on_nan": stopped,
         "time": elapsed,
         "steps_per_second": len(loss_trace) / elapsed if elapsed > 0 else float("nan"),
-        "converged": not stopped,
+        "converged": converged,
+        "stopping_step": stopped_early,
     }
+    if not converged and not stopped:
+        warnings.warn(
+            f"SVI did not converge in {len(loss_trace)} steps: the smoothed ELBO still changes by more than "
+            f"tol={tol:g} (relative) and its noise between the last two windows of {smoothing} steps. Give more "
+            "num_steps (or num_epochs), or a larger learning_rate",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     if run.rank is not None:
         info["rank"] = run.rank
+    if batches is None:  # PSIS needs a pass over every row per draw: not out of core
+        log_p = log_joint(run.target.layout, run.target.problem, flat)
+        diagnose(info, log_p, log_q, "svi", "the posterior")
+    else:
+        info["pareto_k"] = None
     return Estimate(params, samples, None, info)
+
+
+def _flat(losses: np.ndarray, window: int, tol: float) -> bool:
+    """The stopping rule: the smoothed ELBO (the mean loss over a window) changed between the last two
+    windows by at most ``tol`` of its size plus twice the standard error of that change (the minibatch noise):
+
+        |m_2 - m_1| <= tol |m_2| + 2 sqrt(s_1^2 / w + s_2^2 / w).
+    """
+    if len(losses) < 2 * window:
+        return False
+    first, last = losses[-2 * window : -window], losses[-window:]
+    if not (np.isfinite(first).all() and np.isfinite(last).all()):
+        return False
+    change = abs(last.mean() - first.mean())
+    noise = 2.0 * np.sqrt((first.var() + last.var()) / window)
+    return bool(change <= tol * abs(last.mean()) + noise)
 
 
 def _batches(run: Run, seed: int) -> Batches | None:
@@ -364,7 +418,9 @@ def _batches(run: Run, seed: int) -> Batches | None:
         return None
     rows = {"y": data.y, "offset": data.offset, "trials": data.trials, "weights": data.weights}
     batch = int(np.asarray(run.hyper[2]))
-    return Batches(data.X, rows, padded_size(batch), np.random.default_rng([seed, 7]))
+    problem = run.target.problem
+    standardise = (np.asarray(problem.shift), np.asarray(problem.scale)) if run.target.layout.standardised else None
+    return Batches(data.X, rows, padded_size(batch), np.random.default_rng([seed, 7]), standardise)
 
 
 def _progress(progress, total):

@@ -51,7 +51,7 @@ from ..families import DataSummary
 from ..network import Dataset, Network
 from ..nuisance import inverse_cdf
 from .devices import across_processes, global_sum, mesh_of, place, spans_processes
-from .problem import Problem, make_problem, to_original, to_standardised
+from .problem import Problem, column_map, make_problem, to_original, to_standardised
 from .stream import RowSource
 
 
@@ -160,22 +160,28 @@ class Layout:
 
     # --- the log density ----------------------------------------------------------------------------
 
-    def log_likelihood(self, params: dict, problem: Problem, rows=None, row_weights=None) -> jax.Array:
+    def log_likelihood(self, params: dict, problem: Problem, rows=None, row_weights=None, anchor=None) -> jax.Array:
         """``sum_i log p(y_i | x~_i, params)`` at constrained, standardised ``params``, each row weighted by
         its prior weight ``w_i`` (:meth:`~bayes_rglm.families.Family.weighted_log_likelihood`).
 
         Every row: the family's kernel per row plus its y-only base term, summed once in
         :func:`~.problem.make_problem`.  ``rows`` (indices) with ``row_weights``: those rows only, each
         weighted (a minibatch: ``N / B`` for counted rows, 0 for the rest), the whole likelihood per row.
+        ``anchor`` (constrained, standardised parameters): the network linearised there
+        (:meth:`~bayes_rglm.network.Network.linearised_predictor`; the linearised Laplace's model).
         """
         model = self.model
         if rows is None:
-            eta = model.linear_predictor(params, problem.X, problem.offset)
+            if anchor is None:
+                eta = model.linear_predictor(params, problem.X, problem.offset)
+            else:
+                eta = model.linearised_predictor(params, anchor, problem.X, problem.offset)
             nuisance = model.nuisance(params)
             kernel = model.family.weighted_kernel(eta, problem.y, model.link, nuisance, problem.trials, problem.weights)
             return jnp.sum(kernel) + problem.base
         X, y, offset, trials = problem.X[rows], problem.y[rows], problem.offset[rows], problem.trials[rows]
-        return jnp.sum(row_weights * model.log_likelihood(params, X, y, offset, trials, problem.weights[rows]))
+        values = model.log_likelihood(params, X, y, offset, trials, problem.weights[rows], anchor=anchor)
+        return jnp.sum(row_weights * values)
 
     def log_prior(self, params: dict, problem: Problem) -> jax.Array:
         """``log p(params)`` at constrained ``params``, in the original coordinates the prior is stated in."""
@@ -193,15 +199,16 @@ class Layout:
         constrained=False,
         rows=None,
         row_weights=None,
+        anchor=None,
     ) -> jax.Array:
         """The log density of the module text at ``theta`` (unconstrained, or ``constrained``), by parts.
 
         ``prior=False`` drops the prior (MLE); ``jacobian=False`` drops ``log |det J_c|`` (the
         optimisers' modes are those of the stated density).  ``rows``, ``row_weights``: a minibatch, as in
-        :meth:`log_likelihood`.
+        :meth:`log_likelihood`, as is ``anchor``.
         """
         params, log_jacobian = (theta, 0.0) if constrained else self.constrain(theta)
-        total = self.log_likelihood(params, problem, rows, row_weights)
+        total = self.log_likelihood(params, problem, rows, row_weights, anchor)
         if prior:
             total = total + self.log_prior(params, problem)
         return total + log_jacobian if jacobian else total
@@ -296,17 +303,22 @@ def build(
     mesh = mesh_of(devices)
     layout = Layout(model, int(data.X.shape[1]), int(data.summary.n_classes), bool(standardised), scales, mesh)
     if isinstance(data.X, RowSource):
-        # Out of core (SVI): the rows stay on disk and come to the device batch by batch; the problem holds
-        # the constants (inputs as given, the scale of y) and no rows.
-        if standardised or mesh is not None:
+        # Out of core (SVI): the rows stay on disk and come to the device batch by batch, standardised on the
+        # host by the column moments of RowSource.check_finite's pass; the problem holds the constants (the
+        # standardisation, the scale of y) and no rows.
+        if mesh is not None:
             raise ValueError("out-of-core X is fitted by method='svi' on one device (devices=None)")
         p = data.X.shape[1]
+        shift, scale = np.zeros(p), np.ones(p)
+        if standardised:
+            centre = not (model.depth == 0 and not model.family.has_output_bias)
+            shift, scale, _ = column_map(data.X.mean, data.X.sd, centre)
         empty = np.zeros((0,))
         problem = Problem(
             *(jax.device_put(a) for a in (np.zeros((0, p)), empty, empty, empty, empty)),
             jax.device_put(np.float64(data.summary.y_scale)),
-            jax.device_put(np.zeros(p)),
-            jax.device_put(np.ones(p)),
+            jax.device_put(np.asarray(shift, dtype=np.float64)),
+            jax.device_put(np.asarray(scale, dtype=np.float64)),
             jax.device_put(np.float64(0.0)),
         )
         return Target(layout, problem, data)
