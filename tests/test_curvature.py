@@ -1,5 +1,7 @@
 """Hessians summed over row blocks: exact, and with memory that does not grow with the number of rows."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,7 +111,9 @@ def test_laplace_of_a_polished_net_reuses_the_polish_hessian(monkeypatch):
     X, y = _data(200, seed=3)
     monkeypatch.setattr(point, "POLISH_COST", 1.0)
     monkeypatch.setattr(point, "_compiled_information", refuse)
-    lap = MODEL.fit(X, y, method="laplace", seed=0, num_samples=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", br.DiagnosticsWarning)  # weight-space Laplace of a net: k-hat may exceed 0.7
+        lap = MODEL.fit(X, y, method="laplace", seed=0, num_samples=2000, curvature="hessian")
     assert lap.info["optimizer"] == "lbfgs + newton"
     # It is the Hessian at the mode: the draws' covariance matches its inverse to Monte Carlo error.
     mode = {k: jnp.asarray(v) for k, v in lap.info["map"].items()}
@@ -124,3 +128,37 @@ def test_laplace_of_a_polished_net_reuses_the_polish_hessian(monkeypatch):
     draws = np.concatenate([np.asarray(lap.samples[k]).reshape(2000, -1) for k in sorted(mode)], axis=1)
     # Relative Monte Carlo error of a standard deviation from 2000 draws: about 1/sqrt(2 * 2000) = 1.6%.
     np.testing.assert_allclose(draws.std(axis=0), reference, rtol=0.08)
+
+
+def test_ggn_is_the_jacobian_cross_product_not_the_hessian():
+    """The GGN of a bernoulli tanh net, ``J' diag(p (1 - p)) J + I``, with ``J`` the Jacobian of a forward pass
+    written here and the prior N(0, 1) on every parameter; the exact Hessian differs from it (the network's
+    curvature term), so a GGN that silently fell back to the Hessian would fail."""
+    from bayes_rglm.inference.laplace import _compiled_ggn
+    from bayes_rglm.inference.point import _compiled_information
+
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(64, 3))
+    X = (Z - Z.mean(axis=0)) / Z.std(axis=0)  # the fit's standardised coordinates are X's own
+    y = (rng.random(64) < 0.5).astype(float)
+    model = br.RGLM("bernoulli", hidden=(4,), activation="tanh", prior=br.GaussianPrior(scale=1.0, bias_scale=1.0))
+    target = build(model, model.prepare(X, y), scales=False)
+    params = {
+        "b0": rng.normal(size=4),
+        "b1": rng.normal(size=1),
+        "w0": rng.normal(size=(3, 4)),
+        "w1": rng.normal(size=(4, 1)),
+    }
+    flat, unravel = ravel_pytree(params)  # sorted keys: the layout's order
+
+    def eta(t):
+        p = unravel(t)
+        return (jnp.tanh(X @ p["w0"] + p["b0"]) @ p["w1"] + p["b1"])[:, 0]
+
+    J = np.asarray(jax.jacfwd(eta)(flat))
+    prob = 1 / (1 + np.exp(-np.asarray(eta(flat))))
+    expected = J.T @ (J * (prob * (1 - prob))[:, None]) + np.eye(flat.size)
+    ggn = np.asarray(_compiled_ggn(target.layout)(jnp.asarray(flat), target.problem))
+    np.testing.assert_allclose(ggn, expected, rtol=1e-10, atol=1e-10)
+    hessian = np.asarray(_compiled_information(target.layout, True)(jnp.asarray(flat), target.problem))
+    assert np.abs(hessian - expected).max() > 1e-2

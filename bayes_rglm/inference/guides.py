@@ -5,7 +5,8 @@
 - ``"mvn"`` (:class:`_FullRank`): a full Cholesky factor.
 
 Each has ``init(start) -> var``, ``sample(var, key) -> (theta, entropy)`` with the entropy in closed form
-(the ELBO's), and ``sample_log_q(var, key) -> (theta, log q(theta))`` (PSIS, :mod:`~.psis`).
+(the ELBO's), ``sample_log_q(var, key) -> (theta, log q(theta))`` (PSIS, :mod:`~.psis`) and
+``describe(var)``: ``q``'s location and scale (or covariance) as numpy arrays, for ``fit.info["variational"]``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,13 @@ class _MeanField:
             entropy = entropy + jnp.sum(jnp.log(sd)) + sd.size * _HALF_LOG_2PI_E
         return theta, entropy
 
+    def describe(self, var: dict) -> dict:
+        """``{site: {"loc", "scale"}}``."""
+        return {
+            name: {"loc": np.asarray(loc), "scale": np.asarray(jax.nn.softplus(raw))}
+            for name, (loc, raw) in var.items()
+        }
+
     def sample_log_q(self, var: dict, key) -> tuple[dict, jax.Array]:
         keys = jax.random.split(key, len(self.shapes))
         theta, log_q = {}, 0.0
@@ -71,6 +79,10 @@ class _Flat:
     def unflatten(self, theta) -> dict:
         return self.layout.unravel(theta)
 
+    def describe(self, var: dict) -> dict:
+        """``{"loc", "covariance", "names"}`` over the flat vector (``names``: the sites in its order)."""
+        return {"loc": np.asarray(var["loc"]), "covariance": self.covariance(var), "names": list(self.layout.names)}
+
 
 class _FullRank(_Flat):
     """``q = N(loc, L L')`` with ``L`` lower triangular, positive diagonal through softplus."""
@@ -87,6 +99,10 @@ class _FullRank(_Flat):
         L = jnp.tril(var["tril"], -1) + jnp.diag(diag)
         theta = var["loc"] + L @ jax.random.normal(key, (self.d,))
         return self.unflatten(theta), jnp.sum(jnp.log(diag)) + self.d * _HALF_LOG_2PI_E
+
+    def covariance(self, var: dict) -> np.ndarray:
+        L = np.tril(np.asarray(var["tril"]), -1) + np.diag(np.asarray(jax.nn.softplus(var["raw_diag"])))
+        return L @ L.T
 
     def sample_log_q(self, var: dict, key):
         diag = jax.nn.softplus(var["raw_diag"])
@@ -114,6 +130,10 @@ class _LowRank(_Flat):
         scaled = W / sd[:, None]
         _, inner = jnp.linalg.slogdet(jnp.eye(self.rank) + scaled.T @ scaled)
         return self.unflatten(theta), jnp.sum(jnp.log(sd)) + 0.5 * inner + self.d * _HALF_LOG_2PI_E
+
+    def covariance(self, var: dict) -> np.ndarray:
+        sd, W = np.asarray(jax.nn.softplus(var["raw_sd"])), np.asarray(var["factor"])
+        return np.diag(sd**2) + W @ W.T
 
     def sample_log_q(self, var: dict, key):
         """``log q`` by the Woodbury identity: ``Sigma^-1 = D^-2 - D^-2 W (I + W' D^-2 W)^-1 W' D^-2``."""

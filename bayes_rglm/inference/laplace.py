@@ -254,8 +254,9 @@ def fit_laplace(
     anchor = layout.constrain(layout.unravel(jnp.asarray(opt.solution.x)))[0] if linearised else None
     log_p = log_joint(layout, problem, theta, anchor)
     if linearised:
-        k_network = diagnose({}, log_joint(layout, problem, theta), log_q, "laplace", "", warn=False)
-        info["pareto_k_network"] = k_network
+        network = {}
+        diagnose(network, log_joint(layout, problem, theta), log_q, "laplace", "", warn=False)
+        info["pareto_k_network"] = network["pareto_k"]
     against = "the network linearised at the MAP" if linearised else "the posterior"
     if covariance == "last_layer":
         against += ", the hidden layers fixed at the MAP"

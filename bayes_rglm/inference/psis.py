@@ -41,6 +41,7 @@ from .problem import Problem
 from .target import Layout
 
 KHAT_THRESHOLD = 0.7  # above this the approximation's importance weights have too heavy a tail (Yao et al. 2018)
+MIN_DRAWS = 20  # fewer draws leave too short a tail for the Pareto fit: no k-hat
 DRAW_BLOCK = 64  # draws per compiled call (one program whatever the number of draws), together per block of rows
 
 
@@ -100,6 +101,10 @@ def diagnose(info: dict, log_p: np.ndarray, log_q: np.ndarray, method: str, agai
 
     ``against``: what ``p`` is, for the message and ``info["pareto_k_target"]``.
     """
+    if np.size(log_q) < MIN_DRAWS:
+        info["pareto_k"] = None
+        info["pareto_k_target"] = f"not computed: fewer than {MIN_DRAWS} draws (num_samples={np.size(log_q)})"
+        return float("nan")
     k, weights = pareto_k(np.asarray(log_p) - np.asarray(log_q))
     info["pareto_k"] = k
     info["pareto_k_target"] = against

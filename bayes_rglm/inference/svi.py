@@ -387,6 +387,8 @@ def fit_svi(
         )
     if run.rank is not None:
         info["rank"] = run.rank
+    # q itself, in the fit's coordinates: unconstrained, the inputs standardised (problem.shift, problem.scale).
+    info["variational"] = FAMILIES[guide](run.target.layout, run.rank).describe(final_var)
     if batches is None:  # PSIS needs a pass over every row per draw: not out of core
         log_p = log_joint(run.target.layout, run.target.problem, flat)
         diagnose(info, log_p, log_q, "svi", "the posterior")
