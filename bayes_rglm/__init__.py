@@ -12,6 +12,7 @@ jax.config.update("jax_enable_x64", True)
 
 from . import families, links  # noqa: E402
 from .anova import anova  # noqa: E402
+from .evidence import tune_prior_scale  # noqa: E402
 from .exceptions import AliasingWarning, ConvergenceWarning, DiagnosticsWarning, SeparationWarning  # noqa: E402
 from .inference import fit  # noqa: E402
 from .model import RGLM, load  # noqa: E402
@@ -28,6 +29,7 @@ __all__ = [
     "fit",
     "load",
     "anova",
+    "tune_prior_scale",
     "clear_caches",
     "families",
     "links",

@@ -239,13 +239,24 @@ def _compare(args) -> int:
         raise SpecError(
             f"--methods: {unknown[0] if unknown else '(empty)'!r} is not a method; allowed: {','.join(METHOD_NAMES)}"
         )
+    from .diagnostics import distance_from
+
     split = split_data(spec.data, spec.model().family.has_classes)
-    rows = []
+    rows, fits = [], {}
     for method in methods:
-        _, metrics, _, _ = _run(spec, method, args, split)
+        fits[method], metrics, _, _ = _run(spec, method, args, split)
+        k = fits[method].info.get("pareto_k")
+        metrics["pareto_k"] = float("nan") if k is None else round(float(k), 3)
         rows.append(metrics)
         if not args.quiet:
             print(f"{method:>8}: held-out lpd {metrics['test_lpd']:.4f} in {metrics['seconds']:.1f}s")
+    if "nuts" in fits:
+        # How far each approximation is from NUTS: posterior means apart in NUTS sds, and the sd ratio
+        # (parameters at depth 0; E[y|x] at probe rows with hidden layers).
+        for row, method in zip(rows, methods, strict=True):
+            distance = distance_from(fits[method], fits["nuts"])
+            row["mean_diff_nuts_sd"] = round(distance["mean_diff_sd"], 3)
+            row["sd_ratio_nuts"] = round(distance["sd_ratio"], 3)
     table = pd.DataFrame(rows)
     out = Path(args.out or Path("bayes_rglm_out") / f"{spec.name}_compare")
 

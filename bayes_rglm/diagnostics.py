@@ -222,3 +222,41 @@ def check_diagnostics(fit) -> None:
         problems.append(f"min bulk ESS {ess:.0f} < {ESS_MIN} on {where} (draw more samples)")
     if problems:
         warnings.warn("NUTS diagnostics: " + "; ".join(problems), DiagnosticsWarning, stacklevel=4)
+
+
+def distance_from(fit, reference) -> dict:
+    """How far ``fit``'s posterior is from ``reference``'s (NUTS): ``mean_diff_sd``, the largest difference of
+    posterior means in the reference's posterior sds, and ``sd_ratio``, the median ratio of posterior sds.
+
+    Over the scalar parameters at depth 0; over ``E[y | x]`` at the probe rows with hidden layers, whose
+    weights are not identified (units permute, odd activations flip sign).  A point fit (mle, map) is its
+    estimate, with its standard errors (depth 0) as sds.
+    """
+
+    def moments(f):
+        if f.model.depth > 0:
+            if f.samples is None:
+                data = _require_data(f, "the distance from a reference")
+                rows = probe_rows(len(data.y))
+                quantity = "proba" if f.model.family.reference_class else "mean"
+                mean = evaluate(f.model, quantity, f._draws(), data.X[rows], None, data.offset[rows], data.trials[rows])
+                return np.ravel(mean[0]), None
+            values = next(iter(function_draws(f).data_vars.values())).values
+            values = values.reshape(values.shape[0] * values.shape[1], -1)  # (draws, probes[ x classes])
+            return values.mean(axis=0), values.std(axis=0)
+        names = sorted(f.params)
+        if f.samples is None:
+            mean = np.concatenate([np.ravel(f.params[k]) for k in names])
+            bse = f.bse
+            return mean, None if bse is None else np.concatenate([np.ravel(bse[k]) for k in names])
+        draws = np.concatenate(
+            [np.asarray(f.samples[k]).reshape(-1, int(np.prod(np.shape(f.params[k])))) for k in names], axis=1
+        )
+        return draws.mean(axis=0), draws.std(axis=0)
+
+    mean, sd = moments(fit)
+    ref_mean, ref_sd = moments(reference)
+    keep = ref_sd > 0
+    out = {"mean_diff_sd": float(np.max(np.abs(mean - ref_mean)[keep] / ref_sd[keep]))}
+    out["sd_ratio"] = float(np.median(sd[keep] / ref_sd[keep])) if sd is not None else float("nan")
+    return out

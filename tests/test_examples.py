@@ -29,6 +29,7 @@ def run(script, *args):
         ),
         ("how_deep.py", ["how_deep.md"]),
         ("prior_sweep.py", ["prior_sweep.md", "prior_sweep.png"]),
+        ("approximations.py", ["approximations.md"]),
     ],
 )
 def test_example_quick(script, outputs, tmp_path):

@@ -45,8 +45,8 @@ METHODS = {
     "svi": fit_svi,
     "nuts": fit_nuts,
 }
-# How each method's target is built (see build): the optimisers fit no hierarchical scales, and SVI works in the
-# original input coordinates (see inference.svi).
+# How each method's target is built (see build): the optimisers fit no hierarchical scales; every method works
+# on standardised inputs, mapped back exactly.
 TARGETS = {
     "mle": {"scales": False},
     "map": {"scales": False},
@@ -93,6 +93,27 @@ def _check_options(method: str, options: dict) -> None:
         tol = options["tol"]
         if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not 0 < tol < 1:
             raise ValueError(f"tol must be a number in (0, 1), e.g. 1e-10, got {tol!r}")
+
+
+def _tuned(model, X, y, method, prior_scale, devices, **arguments):
+    """``prior_scale="evidence"``: the Laplace fit whose weight prior scale has the largest evidence
+    (:func:`bayes_rglm.evidence.tune_prior_scale`)."""
+    from ..evidence import check_tunable, tune_prior_scale
+
+    if not (isinstance(prior_scale, str) and prior_scale == "evidence"):
+        raise ValueError(f"prior_scale={prior_scale!r} is not known; the one choice is prior_scale='evidence'")
+    if method != "laplace":
+        raise ValueError(
+            f"prior_scale='evidence' tunes the prior by the Laplace evidence: use method='laplace', not {method!r}"
+        )
+    check_tunable(model, None)
+    _check_options(method, {k: v for k, v in arguments.items() if k not in _ARGUMENTS})
+    if devices is not None:
+        arguments["devices"] = devices
+    return tune_prior_scale(model, X, y, **arguments)[0]
+
+
+_ARGUMENTS = ("data", "seed", "offset", "trials", "weights", "exposure", "progress")
 
 
 def _column(data, value, argument: str):
@@ -169,6 +190,24 @@ def fit(
             "devices with chain_method='parallel' (one chain per device)"
         )
     devices = resolve_devices(devices)
+    prior_scale = options.pop("prior_scale", None)
+    if prior_scale is not None:
+        return _tuned(
+            model,
+            X,
+            y,
+            method,
+            prior_scale,
+            devices,
+            data=data,
+            seed=seed,
+            offset=offset,
+            trials=trials,
+            weights=weights,
+            exposure=exposure,
+            progress=progress,
+            **options,
+        )
     _check_options(method, options)
     design = None
     if isinstance(X, str):

@@ -10,8 +10,9 @@ choices make it (each said in ``fit.info``):
   the Hessian of the network linearised at the MAP, positive semi-definite wherever the likelihood is
   log-concave in ``eta``.  Default: ``"ggn"`` with hidden layers; at depth 0 the two are the same matrix.
 - ``covariance``: ``"full"``; ``"diag"``, its diagonal in the fitted (standardised) coordinates, a
-  mean-field Laplace; or ``"last_layer"``, the output layer's weights and bias (and nuisance parameters)
-  only, the hidden layers fixed at the MAP, for nets too large for a full matrix.  Default: ``"full"`` up
+  mean-field Laplace; ``"kron"``, the GGN of each layer Kronecker-factored (K-FAC, :mod:`~.kron`: no
+  ``P x P`` matrix, the layers independent); or ``"last_layer"``, the output layer's weights and bias
+  (and nuisance parameters) only, the hidden layers fixed at the MAP.  Default: ``"full"`` up
   to :data:`~.point.MAX_COVARIANCE` parameters while one curvature costs at most :data:`FULL_COST`
   (rows x parameters^2); beyond that ``"last_layer"`` with hidden layers and ``"diag"`` at depth 0.
 - ``predictive`` (hidden layers): ``"linearised"`` (default), every draw predicts through the network
@@ -29,7 +30,8 @@ posterior the GGN Laplace approximates; the network otherwise), and warns above 
 Examples
 --------
 >>> import numpy as np, bayes_rglm as br
->>> rng = np.random.default_rng(0); x = rng.uniform(-2, 2, (60, 1)); y = np.sin(2 * x[:, 0]) + 0.2 * rng.normal(size=60)
+>>> rng = np.random.default_rng(0); x = rng.uniform(-2, 2, (200, 1))
+>>> y = np.sin(2 * x[:, 0]) + 0.2 * rng.normal(size=200)
 >>> fit = br.RGLM("gaussian", hidden=(4,), activation="tanh").fit(x, y, method="laplace", seed=0)
 >>> fit.info["laplace_curvature"], fit.info["laplace_covariance"], fit.info["laplace_predictive"]
 ('ggn', 'full', 'linearised')
@@ -49,12 +51,13 @@ from ..runtime import compiled_cache
 from . import objective as obj
 from .blocks import traced_over
 from .estimate import Estimate
+from .kron import kron_laplace
 from .point import MAX_COVARIANCE, Optimum, observed_information, optimise, point_info
 from .psis import diagnose, log_joint
 from .target import Layout, Target
 
 CURVATURES = ("ggn", "hessian")
-COVARIANCES = ("full", "diag", "last_layer")
+COVARIANCES = ("full", "diag", "kron", "last_layer")
 PREDICTIVES = ("linearised", "sample")
 FULL_COST = 4e10  # rows x parameters^2 of one full curvature matrix; beyond it the default is not "full"
 
@@ -159,6 +162,13 @@ def _last_layer_indices(layout: Layout) -> np.ndarray:
     return np.concatenate(spans)
 
 
+def _sub_hessian(opt: Optimum, indices: np.ndarray) -> np.ndarray:
+    """The exact Hessian in the coordinates ``indices`` only, the others at the optimum."""
+    run = _compiled_sub_hessian(opt.layout, tuple(int(i) for i in indices))
+    sub = np.asarray(run(opt.solution.x, opt.problem))
+    return 0.5 * (sub + sub.T)
+
+
 def _precision(opt: Optimum, curvature: str, covariance: str) -> tuple[np.ndarray, np.ndarray]:
     """``(coordinates, precision)``: the coordinates the Gaussian spans (all, or the last layer's) and its
     precision matrix over them (diagonal as a diagonal matrix)."""
@@ -166,8 +176,7 @@ def _precision(opt: Optimum, curvature: str, covariance: str) -> tuple[np.ndarra
     everything = np.arange(layout.size)
     if covariance == "last_layer":
         indices = _last_layer_indices(layout)
-        sub = np.asarray(_compiled_sub_hessian(layout, tuple(int(i) for i in indices))(theta, opt.problem))
-        return indices, 0.5 * (sub + sub.T)
+        return indices, _sub_hessian(opt, indices)
     if covariance == "full" and layout.size > MAX_COVARIANCE:
         raise _full_too_large(layout)
     if curvature == "hessian" or layout.model.depth == 0:  # at depth 0 the GGN is the Hessian
@@ -215,28 +224,40 @@ def fit_laplace(
 ) -> Estimate:
     """Fit by MAP, then draw ``num_samples`` times from the Gaussian approximation (module text)."""
     check_options(curvature, covariance, predictive)
+    if covariance == "kron" and curvature == "hessian":
+        raise ValueError("covariance='kron' factors the GGN; use curvature='ggn' (or None) with it")
     layout, problem = target.layout, target.problem
     curvature, covariance, predictive = _defaults(layout, target.data.X.shape[0], curvature, covariance, predictive)
     if covariance == "full" and curvature == "hessian" and layout.size > MAX_COVARIANCE:
         raise _full_too_large(layout)
     opt = optimise(target, True, seed, max_iter=max_iter, tol=tol, num_restarts=num_restarts, init=init, polish=True)
     started = time.perf_counter()
-    indices, precision = _precision(opt, curvature, covariance)
-    evals, evecs = np.linalg.eigh(precision)
-    if np.any(evals <= 0):
-        raise ValueError(
-            f"the {'GGN' if curvature == 'ggn' else 'Hessian'} of the negative log posterior is not positive "
-            f"definite at the MAP (smallest eigenvalue {evals.min():.3g}); the Laplace approximation does not "
-            "exist here. Try num_restarts= for a better mode, a tighter prior, curvature='ggn', or "
-            "method='nuts'/'svi'"
-        )
     rng = np.random.default_rng(seed)
-    z = rng.standard_normal((num_samples, evals.size))
     theta = np.repeat(np.asarray(opt.solution.x)[None, :], num_samples, axis=0)
-    theta[:, indices] += (z / np.sqrt(evals)) @ evecs.T
+    log_q, log_det = np.zeros(num_samples), 0.0
+    if covariance == "kron":
+        deltas, log_q, log_det, covered = kron_laplace(layout, problem, np.asarray(opt.solution.x), rng, num_samples)
+        theta += deltas
+        nuisance = np.setdiff1d(np.arange(layout.size), covered)
+        blocks = [] if nuisance.size == 0 else [(nuisance, _sub_hessian(opt, nuisance))]
+    else:
+        blocks = [_precision(opt, curvature, covariance)]
+    for indices, precision in blocks:
+        evals, evecs = np.linalg.eigh(precision)
+        if np.any(evals <= 0):
+            raise ValueError(
+                f"the {'GGN' if curvature == 'ggn' else 'Hessian'} of the negative log posterior is not positive "
+                f"definite at the MAP (smallest eigenvalue {evals.min():.3g}); the Laplace approximation does not "
+                "exist here. Try num_restarts= for a better mode, a tighter prior, curvature='ggn', or "
+                "method='nuts'/'svi'"
+            )
+        z = rng.standard_normal((num_samples, evals.size))
+        theta[:, indices] += (z / np.sqrt(evals)) @ evecs.T
+        block_log_det = float(np.sum(np.log(evals)))
+        log_q += -0.5 * np.sum(z**2, axis=1) + 0.5 * block_log_det - 0.5 * evals.size * np.log(2 * np.pi)
+        log_det += block_log_det
     samples = {k: v[None] for k, v in opt.params(theta).items()}
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
-    log_det = float(np.sum(np.log(evals)))
     info = point_info(target.model, opt, "laplace")
     info["log_evidence"] = _log_evidence(opt, log_det) if covariance == "full" else None
     linearised = predictive == "linearised" and layout.model.depth > 0
@@ -249,8 +270,7 @@ def fit_laplace(
             "log_det_precision": log_det,
         }
     )
-    # PSIS: log q of each draw in closed form; log p of the model that predicts (module text).
-    log_q = -0.5 * np.sum(z**2, axis=1) + 0.5 * log_det - 0.5 * evals.size * np.log(2 * np.pi)
+    # PSIS: log q of each draw in closed form (above); log p of the model that predicts (module text).
     anchor = layout.constrain(layout.unravel(jnp.asarray(opt.solution.x)))[0] if linearised else None
     log_p = log_joint(layout, problem, theta, anchor)
     if linearised:

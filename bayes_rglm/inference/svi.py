@@ -8,11 +8,15 @@ is maximised by Adam over the parameters of a Gaussian ``q`` on the
 unconstrained parameters (``log sigma``, the ordered transform of the
 cutpoints, ``log prior_scale``), with one reparameterised draw per step
 (``num_particles`` to average more) and the entropy ``H[q]`` in closed form.
-The learning rate decays by a cosine to 10% of its start, and ``q``'s
-parameters are averaged over the last quarter of the steps (Polyak
-averaging), which removes most of the noise of the last iterates: the
-posterior correlations of a conjugate model agree with the exact ones to
-about 0.03 whatever the seed, against 0.2 for the last iterate.
+The learning rate decays by a cosine to 0, and ``q``'s parameters are averaged over the last quarter
+of the steps (Polyak averaging), which removes most of the noise of the last iterates: the posterior
+correlations of a conjugate model agree with the exact ones to about 0.03 whatever the seed, against
+0.2 for the last iterate.  A stopping rule watches the smoothed ELBO (the mean loss over windows of
+:data:`WINDOW_SHARE` of the steps): from half-way on, once the last two windows differ by less than
+``tol`` of its size plus twice the noise of that difference (:func:`_flat`), the averaging quarter
+starts at once and the run ends a third later.  ``fit.info["converged"]`` is the rule's verdict at the
+end (False warns with a ConvergenceWarning).  Every fit reports the PSIS k-hat of its draws
+(:mod:`~.psis`) and ``q`` itself (``fit.info["variational"]``, in the fit's coordinates).
 
 - ``guide="normal"`` (default): mean-field, one location and scale per
   scalar parameter, kept per parameter array (``w0``, ``b0``, ...);
@@ -43,11 +47,13 @@ rows count).  An optax schedule passed as ``learning_rate`` is part of the
 program.  If the ELBO becomes NaN the run stops with a warning and keeps the
 last parameters whose loss was finite.
 
-The target is built in the original input coordinates (``standardised=False``):
-in the standardised ones the prior's map back (``b0 = b0~ - shift @ w0``)
-couples ``b0`` to every first-layer weight, and on CPU that halved the steps
-per second of a 20-50-1 net (870 against 1,700 at batch 1,024); Adam's
-per-coordinate scaling already absorbs the inputs' scales.
+The target is built on standardised inputs (centred and scaled columns, as the optimisers and NUTS),
+where a mean-field guide fits a GLM's posterior far better: on a 20,000-row Poisson regression with
+non-centred columns, its sds were 0.41-0.49 of the MLE's for one coefficient in the original
+coordinates (k-hat 0.84-1.03) and 0.91-1.16 standardised (k-hat 0.16-0.42).  Out of core, each window
+of rows is standardised on the host by the column moments of the first pass over the file.  The steps
+run as fast as in the original coordinates (a 20-50-1 net at batch 1,024: 755 against 723 steps per
+second).
 """
 
 from __future__ import annotations
@@ -233,7 +239,7 @@ def prepare(
 ) -> Run:
     """Check the options and build (or fetch from the cache) the compiled step loop and its inputs.
 
-    ``target`` is built with ``standardised=False`` (see the module text).
+    ``target`` is built on standardised inputs (see the module text).
     """
     data = target.data
     n = data.X.shape[0]
