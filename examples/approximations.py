@@ -5,7 +5,7 @@ Two cases:
 - a 1-10-1 tanh Gaussian BNN on 120 rows of ``sin(2x) + 0.3x + N(0, 0.2^2)``, x uniform on [-3, 3],
   scored on 2,000 fresh in-range rows: the MAP plug-in, Laplace in its forms (the linearised GGN default;
   the same Gaussian sampled through the network; the exact Hessian sampled through the network; last
-  layer; diagonal), mean-field SVI and NUTS.  Columns: held-out log predictive density per row, the
+  layer; diagonal; K-FAC), mean-field SVI and NUTS.  Columns: held-out log predictive density per row, the
   coverage of 90% predictive intervals, k-hat, and the distance from NUTS of ``E[y | x]`` at probe rows
   (largest difference of means in NUTS sds; median sd ratio);
 - a logistic regression, 200 rows and 7 standardised features with N(0, 1) priors: Laplace and SVI
@@ -80,6 +80,7 @@ def bnn_table(quick: bool) -> pd.DataFrame:
         ),
         ("laplace", "Laplace: last layer", {"num_samples": draws, "covariance": "last_layer"}),
         ("laplace", "Laplace: GGN diagonal, linearised", {"num_samples": draws, "covariance": "diag"}),
+        ("laplace", "Laplace: K-FAC, linearised", {"num_samples": draws, "covariance": "kron"}),
         ("svi", "SVI: mean-field", {"num_samples": draws, "num_steps": 2000 if quick else 10000}),
         ("nuts", "NUTS", nuts_options),
     ]

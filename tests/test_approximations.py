@@ -291,3 +291,42 @@ def test_kron_laplace_of_a_bnn_predicts_as_the_full_one(bnn):
         fit = full.model.fit(x, y, method="laplace", seed=0, covariance="kron")
     assert fit.info["laplace_covariance"] == "kron"
     assert abs(_lpd(fit, x_new, y_new) - _lpd(full, x_new, y_new)) < 0.05
+
+
+# --- SVI that converges, and says when it has not ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def poisson_20k():
+    """The issue's case: a 20,000-row Poisson regression, columns neither centred nor scaled."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((20000, 5)) * np.array([1, 2, 0.5, 3, 1]) + np.array([0, 1, -1, 2, 0])
+    y = rng.poisson(np.exp(0.5 + X @ np.array([0.3, -0.2, 0.5, 0.1, -0.4]) * 0.5)).astype(float)
+    return X, y
+
+
+def test_mean_field_svi_reaches_the_mle_with_defaults(poisson_20k):
+    """Batch 512, 10,000 steps, default schedule, a flat prior: at most 0.5 MLE standard errors from the MLE
+    (measured 0.19-0.34 over seeds; 0.80 before the decay to zero and standardised inputs), sds within 25% of
+    the MLE's, and the stopping rule ended the run early."""
+    X, y = poisson_20k
+    mle = br.RGLM("poisson").fit(X, y, method="mle")
+    flat = br.RGLM("poisson", prior=br.GaussianPrior(scale=100.0, bias_scale=100.0))
+    fit = flat.fit(X, y, method="svi", seed=0, batch_size=512, num_steps=10000, progress=False)
+    coefficients = lambda f: np.concatenate([np.ravel(f.params["b0"]), np.ravel(f.params["w0"])])  # noqa: E731
+    se = np.concatenate([np.ravel(mle.bse["b0"]), np.ravel(mle.bse["w0"])])
+    assert np.max(np.abs(coefficients(fit) - coefficients(mle)) / se) <= 0.5
+    sd_ratio = fit.samples["w0"][0].std(axis=0).ravel() / mle.bse["w0"].ravel()
+    assert np.all((sd_ratio > 0.75) & (sd_ratio < 1.25)), sd_ratio
+    assert fit.info["converged"] and 5000 <= fit.info["stopping_step"] < 7500
+    assert fit.info["num_steps"] == int(np.ceil(fit.info["stopping_step"] / 0.75)) < 10000
+
+
+def test_svi_that_stops_short_says_so(poisson_20k):
+    """600 full-batch steps at a small learning rate: the ELBO still rises by about 150 nats between the last
+    two windows (noise sd of a window mean about 13), so converged is False, with a warning.  (On minibatches
+    a drift this slow hides in the noise of the N/B-scaled ELBO; k-hat is then the check that speaks.)"""
+    X, y = poisson_20k
+    with pytest.warns(br.ConvergenceWarning, match="SVI did not converge in 600 steps"):
+        fit = br.RGLM("poisson").fit(X, y, method="svi", seed=0, num_steps=600, learning_rate=1e-3, progress=False)
+    assert not fit.info["converged"] and fit.info["stopping_step"] is None and fit.info["num_steps"] == 600
