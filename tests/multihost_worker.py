@@ -42,7 +42,7 @@ def main():
     laplace = br.RGLM("poisson").fit(X[mine], y[mine], method="laplace", devices=jax.devices())
     out["laplace"] = np.ravel(laplace.params["w0"]).tolist()
     svi = br.RGLM("poisson").fit(
-        X[mine], y[mine], method="svi", batch_size=128, num_steps=3000, progress=False, devices=jax.devices()
+        X[mine], y[mine], method="svi", batch_size=128, num_steps=3000, tol=None, progress=False, devices=jax.devices()
     )
     out["svi"] = np.ravel(svi.params["w0"]).tolist()
     out["svi_sd"] = np.ravel(np.std(svi.samples["w0"], axis=(0, 1))).tolist()
