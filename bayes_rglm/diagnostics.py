@@ -13,6 +13,7 @@ function while disagreeing on the weights: convergence is judged on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import warnings
@@ -77,7 +78,8 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
         groups = {"posterior": {k: np.asarray(v) for k, v in fit.samples.items()}}
         if stats:
             groups["sample_stats"] = {k: np.asarray(v) for k, v in stats.items()}
-        return az.from_dict(**groups, coords=coords, dims=dims)
+        with one_chain_is_expected():
+            return az.from_dict(**groups, coords=coords, dims=dims)
     data = _require_data(fit, "to_arviz")
     dims, coords = _dims(fit)
     dims = {**dims, "y": ["obs"], "X": ["obs", "feature"], "offset": ["obs"], "trials": ["obs"], "weights": ["obs"]}
@@ -110,19 +112,29 @@ def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.Infer
         )
         chains, n_draws = np.shape(next(iter(fit.samples.values())))[:2]
         groups["posterior_predictive"] = {"y": y_rep.reshape(chains, n_draws, -1)}
-    return az.from_dict(**groups, coords=coords, dims=dims)
+    with one_chain_is_expected():
+        return az.from_dict(**groups, coords=coords, dims=dims)
+
+
+@contextlib.contextmanager
+def one_chain_is_expected():
+    """ArviZ logs "Shape validation failed" for a posterior of one chain; Laplace and SVI draws are one chain
+    by design (their r-hat is NaN), so that message is expected here and kept out of the user's output."""
+    # ArviZ logs through its own Logger("arviz") instance, not the one logging.getLogger("arviz") returns.
+    logger = getattr(arviz(), "_log", None) or logging.getLogger("arviz")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _summary(data, prob: float) -> pd.DataFrame:
     """``az.summary``, quiet about single-chain posteriors (Laplace, SVI), whose r-hat is NaN by design."""
     az = arviz()
-    logger = logging.getLogger("arviz")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
+    with one_chain_is_expected():
         return az.summary(data, hdi_prob=prob)
-    finally:
-        logger.setLevel(level)
 
 
 def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
@@ -130,7 +142,8 @@ def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     az = arviz()
     dims, coords = _dims(fit)
     names = sorted(fit.samples)
-    posterior = az.from_dict(posterior={k: np.asarray(fit.samples[k]) for k in names}, coords=coords, dims=dims)
+    with one_chain_is_expected():
+        posterior = az.from_dict(posterior={k: np.asarray(fit.samples[k]) for k in names}, coords=coords, dims=dims)
     table = _summary(posterior, prob)
     # The same row labels as mle/map summaries (w0[age], b0, ...), in layer order.
     labels = [

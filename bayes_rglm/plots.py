@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .diagnostics import function_draws  # noqa: E402
+from .diagnostics import function_draws, one_chain_is_expected  # noqa: E402
 from .predictive import evaluate  # noqa: E402
 
 
@@ -99,7 +99,8 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
         weights=None if data.weights is None else data.weights[rows],
         anchor=fit.anchor,
     )
-    idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
+    with one_chain_is_expected():  # the replicates stacked as one chain
+        idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
     discrete = fit.model.family.discrete
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -330,3 +330,13 @@ def test_svi_that_stops_short_says_so(poisson_20k):
     with pytest.warns(br.ConvergenceWarning, match="SVI did not converge in 600 steps"):
         fit = br.RGLM("poisson").fit(X, y, method="svi", seed=0, num_steps=600, learning_rate=1e-3, progress=False)
     assert not fit.info["converged"] and fit.info["stopping_step"] is None and fit.info["num_steps"] == 600
+
+
+def test_a_saved_linearised_laplace_predicts_the_same(bnn, tmp_path):
+    """The linearisation point and the PSIS weights travel in the file: a loaded fit predicts through the same
+    linearised network and can still be importance-resampled."""
+    x_new, _, _, linearised, _ = bnn
+    back = br.load(linearised.save(tmp_path / "bnn.nc"))
+    np.testing.assert_array_equal(back.predict(x_new[:50]), linearised.predict(x_new[:50]))
+    assert back.anchor is not None and back.info["pareto_k"] == linearised.info["pareto_k"]
+    assert back.importance_resample().samples["w0"].shape == linearised.samples["w0"].shape

@@ -136,3 +136,12 @@ def test_info_and_usage_error():
     assert p.returncode == 0 and "jax" in p.stdout and "devices" in p.stdout
     p = run("fit", "--method", "gibbs")
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_the_main_job_prints_no_library_noise(tmp_path, capfd):
+    """The Quickstart's job (the default spec, here --quick): one line of results and where they went; no
+    ArviZ "Shape validation failed" for Laplace's one chain, no warning."""
+    assert main(["fit", "--quick", "--out", str(tmp_path / "job")]) == 0
+    out, err = capfd.readouterr()
+    assert "Shape validation" not in out + err and "Warning" not in out + err, err[-2000:]
+    assert out.count("\n") == 2 and out.startswith("breast_cancer_bnn: bernoulli/logit by laplace")
