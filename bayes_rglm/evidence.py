@@ -30,6 +30,7 @@ import numbers
 
 import numpy as np
 
+from .formula import FormulaDesign
 from .priors import GaussianPrior
 from .serialize import model_arguments, model_to_dict
 
@@ -138,7 +139,5 @@ def tune_prior_scale(model, X, y=None, *, factors=None, **options):
 def _n_features(model, X, y, options) -> int:
     """The number of input columns the model sees (a formula's design included)."""
     if isinstance(X, str):
-        from .formula import FormulaDesign
-
         return FormulaDesign.from_formula(X, options.get("data"))[1].shape[1]
     return int(np.shape(X)[1]) if np.ndim(X) == 2 else 1

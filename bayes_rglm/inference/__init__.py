@@ -22,6 +22,7 @@ import numpy as np
 
 from ..aliasing import aliased_columns
 from ..diagnostics import check_diagnostics
+from ..evidence import check_tunable, tune_prior_scale
 from ..exceptions import AliasingWarning
 from ..formula import FormulaDesign
 from ..network import Network
@@ -98,8 +99,6 @@ def _check_options(method: str, options: dict) -> None:
 def _tuned(model, X, y, method, prior_scale, devices, **arguments):
     """``prior_scale="evidence"``: the Laplace fit whose weight prior scale has the largest evidence
     (:func:`bayes_rglm.evidence.tune_prior_scale`)."""
-    from ..evidence import check_tunable, tune_prior_scale
-
     if not (isinstance(prior_scale, str) and prior_scale == "evidence"):
         raise ValueError(f"prior_scale={prior_scale!r} is not known; the one choice is prior_scale='evidence'")
     if method != "laplace":
