@@ -66,8 +66,15 @@ def test_pipeline_grid_search_and_cross_val():
     pipe = make_pipeline(StandardScaler(), RGLMClassifier())
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.mean() > 0.85
-    grid = GridSearchCV(pipe, {"rglmclassifier__prior_scale": [0.1, 1.0]}, cv=3).fit(X, y)
-    assert grid.best_params_["rglmclassifier__prior_scale"] in (0.1, 1.0)
+    grid = GridSearchCV(pipe, {"rglmclassifier__prior_scale": [0.01, 1.0]}, cv=3).fit(X, y)
+    # The same cross-validation by hand: the grid must pick the better prior scale, and the scale must matter.
+    manual = {
+        s: cross_val_score(make_pipeline(StandardScaler(), RGLMClassifier(prior_scale=s)), X, y, cv=3).mean()
+        for s in (0.01, 1.0)
+    }
+    assert manual[0.01] != manual[1.0]
+    assert grid.best_params_["rglmclassifier__prior_scale"] == max(manual, key=manual.get)
+    assert grid.best_score_ == pytest.approx(max(manual.values()), abs=1e-12)
     assert list(grid.predict(X[:3])) == list(grid.best_estimator_.predict(X[:3]))
     Xr, yr = make_regression(n_samples=80, n_features=3, noise=1.0, random_state=0)
     assert cross_val_score(RGLMRegressor(), Xr, yr, cv=3).mean() > 0.9
