@@ -203,7 +203,7 @@ def _report(folder: Path, spec, fit, metrics: dict, files: dict, description: st
         "| metric | value |",
         "| --- | --- |",
     ]
-    lines += [f"| {k} | {v} |" for k, v in metrics.items()]
+    lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
     if "max_r_hat" in fit.info:
         lines += [
             "",

@@ -145,3 +145,10 @@ def test_the_main_job_prints_no_library_noise(tmp_path, capfd):
     out, err = capfd.readouterr()
     assert "Shape validation" not in out + err and "Warning" not in out + err, err[-2000:]
     assert out.count("\n") == 2 and out.startswith("breast_cancer_bnn: bernoulli/logit by laplace")
+    # report.md: metrics to 4 significant digits, not 17.
+    import re
+
+    report = (tmp_path / "job" / "report.md").read_text()
+    values = re.findall(r"^\| \w+ \| (-?[\d.]+(?:e[-+]\d+)?) \|$", report, flags=re.M)
+    digits = [len(v.lstrip("-").split("e")[0].replace(".", "").lstrip("0")) for v in values]
+    assert len(values) >= 4 and max(digits) <= 4, values
