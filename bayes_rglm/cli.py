@@ -1,4 +1,4 @@
-"""The ``bayes-rglm`` command: list, fit and compare the ready model specs in ``models/``.
+"""The ``bayes-rglm`` command: list, fit and compare the ready model specs in ``bayes_rglm/models/``.
 
 - ``bayes-rglm list [--json]``
 - ``bayes-rglm fit [SPEC] [--method M] [--out DIR] [--seed N] [--quick] [--quiet]``
@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bayes-rglm", description="Bayesian recursive GLMs: list, fit and compare ready models.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    listing = sub.add_parser("list", help="the model specs in models/")
+    listing = sub.add_parser("list", help="the ready model specs (bayes_rglm/models/)")
     listing.add_argument("--json", action="store_true", help="print a JSON array")
     fit = sub.add_parser("fit", help="fit a spec (default: the default spec) and write results")
     fit.add_argument("spec", nargs="?", help="spec file or name (see `bayes-rglm list`)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 
 from .families import FAMILIES
@@ -231,9 +232,12 @@ def load_spec(path) -> Spec:
 
 
 def models_dir() -> Path:
-    """The folder of ready specs: ``$BAYES_RGLM_MODELS`` or the repository's ``models/``."""
+    """The folder of ready specs: ``$BAYES_RGLM_MODELS``, or the package's own ``bayes_rglm/models/`` (shipped
+    in the wheel, found through ``importlib.resources``, so ``bayes-rglm`` works outside a checkout)."""
     env = os.environ.get("BAYES_RGLM_MODELS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
+    if env:
+        return Path(env)
+    return Path(str(files("bayes_rglm") / "models"))
 
 
 def list_specs() -> list[Spec]:

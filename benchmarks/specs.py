@@ -1,4 +1,4 @@
-"""Every ready model in ``models/``, fitted by ``bayes-rglm fit`` with its intended method and full settings.
+"""Every ready model in ``bayes_rglm/models/``, fitted by ``bayes-rglm fit`` with its intended method and full settings.
 
 Usage::
 
@@ -57,7 +57,8 @@ def render(rows: list[dict], specs: dict, args, elapsed: float, load) -> str:
         START,
         "## Ready models (`benchmarks/specs.py`)",
         "",
-        f"Run {now}{' with `--quick`' if args.quick else ''}: every spec in `models/` by `bayes-rglm fit SPEC` "
+        f"Run {now}{' with `--quick`' if args.quick else ''}: every spec in `bayes_rglm/models/` by "
+        "`bayes-rglm fit SPEC` "
         f"with {'quick' if args.quick else 'its intended method and full'} settings, seed {args.seed}, one after "
         f"another; {elapsed:.0f} s in all. *fit s*: `model.fit` alone (from `metrics.json`); *command s*: the "
         "whole command (start-up, compilation, plots, files). Metrics on each spec's held-out split: *lpd/obs* is "

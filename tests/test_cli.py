@@ -1,4 +1,4 @@
-"""The bayes-rglm command: every spec in models/ end to end (--quick), listing, and bad input (exit 2)."""
+"""The bayes-rglm command: every spec in bayes_rglm/models/ end to end (--quick), listing, and bad input (exit 2)."""
 
 import json
 import os
