@@ -29,10 +29,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from .results import Fit
+
 TESTS = ("Chisq", "F", None)
 
 
 def _check_nested(fits) -> None:
+    for i, fit in enumerate(fits):
+        if not isinstance(fit, Fit):
+            raise TypeError(
+                f"anova compares fits (bayes_rglm.Fit, from model.fit(..., method='mle')); fit {i} is "
+                f"{type(fit).__name__} {fit!r:.60}"
+            )
     first = fits[0]
     for fit in fits:
         if fit.method != "mle":
