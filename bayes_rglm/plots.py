@@ -99,6 +99,8 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
         weights=None if data.weights is None else data.weights[rows],
         anchor=fit.anchor,
     )
+    if fit.model.family.has_classes:
+        return _class_frequencies(np.asarray(data.y[rows]), np.asarray(y_rep), fit.data_summary.n_classes, path)
     with one_chain_is_expected():  # the replicates stacked as one chain
         idata = az.from_dict(posterior_predictive={"y": y_rep[None]}, observed_data={"y": data.y[rows]})
     discrete = fit.model.family.discrete
@@ -109,6 +111,33 @@ def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100
         )
     fig = np.ravel(ax)[0].figure
     np.ravel(ax)[0].set_title(f"posterior predictive check ({len(rows)} training rows)")
+    return _save(fig, path)
+
+
+def _class_frequencies(y: np.ndarray, y_rep: np.ndarray, n_classes: int, path: Path) -> Path:
+    """The posterior predictive check of a class outcome: the observed share of each class (bars) against the
+    replicated data's shares (median and 90% interval over replicates), not a density of 0/1 values."""
+    classes = np.arange(n_classes)
+    observed = np.array([np.mean(y == k) for k in classes])
+    replicated = np.stack([np.mean(y_rep == k, axis=1) for k in classes], axis=1)  # (replicates, classes)
+    median = np.median(replicated, axis=0)
+    low, high = np.quantile(replicated, [0.05, 0.95], axis=0)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.bar(classes, observed, width=0.6, color="C0", alpha=0.6, label="observed")
+    ax.errorbar(
+        classes,
+        median,
+        yerr=[median - low, high - median],
+        fmt="o",
+        color="C1",
+        capsize=4,
+        label="replicated: median, 90% interval",
+    )
+    ax.set_xticks(classes)
+    ax.set_xlabel("class")
+    ax.set_ylabel("share of rows")
+    ax.set_title(f"posterior predictive check: class shares ({len(y)} training rows)")
+    ax.legend()
     return _save(fig, path)
 
 
