@@ -340,3 +340,13 @@ def test_a_saved_linearised_laplace_predicts_the_same(bnn, tmp_path):
     np.testing.assert_array_equal(back.predict(x_new[:50]), linearised.predict(x_new[:50]))
     assert back.anchor is not None and back.info["pareto_k"] == linearised.info["pareto_k"]
     assert back.importance_resample().samples["w0"].shape == linearised.samples["w0"].shape
+
+
+def test_a_run_too_short_to_judge_says_none(poisson_20k):
+    """Under two windows of 250 steps the rule cannot judge: converged is None, and no ConvergenceWarning."""
+    X, y = poisson_20k
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", br.ConvergenceWarning)
+        warnings.simplefilter("ignore", br.DiagnosticsWarning)
+        fit = br.RGLM("poisson").fit(X, y, method="svi", seed=0, batch_size=512, num_steps=300, progress=False)
+    assert fit.info["converged"] is None and fit.info["num_steps"] == 300

@@ -15,7 +15,8 @@ correlations of a conjugate model agree with the exact ones to about 0.03 whatev
 :data:`WINDOW_SHARE` of the steps): from half-way on, once the last two windows differ by less than
 ``tol`` of its size plus twice the noise of that difference (:func:`_flat`), the averaging quarter
 starts at once and the run ends a third later.  ``fit.info["converged"]`` is the rule's verdict at the
-end (False warns with a ConvergenceWarning).  Every fit reports the PSIS k-hat of its draws
+end (False warns with a ConvergenceWarning; None: a run shorter than two windows of 250 steps, too short
+to judge).  Every fit reports the PSIS k-hat of its draws
 (:mod:`~.psis`) and ``q`` itself (``fit.info["variational"]``, in the fit's coordinates).
 
 - ``guide="normal"`` (default): mean-field, one location and scale per
@@ -370,7 +371,14 @@ def fit_svi(
     params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
     tail = loss_trace[-max(1, len(loss_trace) // 10) :]
     tol = 1e-4 if tol is None else tol
-    converged = not stopped and (stopped_early is not None or _flat(loss_trace, smoothing, tol))
+    if stopped:
+        converged = False
+    elif stopped_early is not None:
+        converged = True
+    elif len(loss_trace) < 2 * smoothing:
+        converged = None  # too short to judge: fewer than two windows of the smoothed ELBO
+    else:
+        converged = _flat(loss_trace, smoothing, tol)
     info = {
         "guide": guide,
         "num_steps": int(len(loss_trace)),
@@ -383,7 +391,7 @@ def fit_svi(
         "converged": converged,
         "stopping_step": stopped_early,
     }
-    if not converged and not stopped:
+    if converged is False and not stopped:
         warnings.warn(
             f"SVI did not converge in {len(loss_trace)} steps: the smoothed ELBO still changes by more than "
             f"tol={tol:g} (relative) and its noise between the last two windows of {smoothing} steps. Give more "
