@@ -107,6 +107,17 @@ def write_atomically(out: Path, write) -> None:
             shutil.rmtree(tmp)
 
 
+def _plots():
+    """The plotting module, under matplotlib's non-interactive Agg backend: the command draws files only (the
+    library itself leaves the user's backend alone)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import plots
+
+    return plots
+
+
 def _run(spec, method: str, args, split=None):
     """Fit ``spec`` by ``method``; returns (fit, metrics, split, seconds)."""
     from .experiment import held_out_metrics, split_data
@@ -137,7 +148,7 @@ def _run(spec, method: str, args, split=None):
 
 
 def _fit(args) -> int:
-    from . import plots
+    plots = _plots()
     from .spec import find_spec
 
     spec = find_spec(args.spec)
@@ -228,7 +239,7 @@ def _report(folder: Path, spec, fit, metrics: dict, files: dict, description: st
 def _compare(args) -> int:
     import pandas as pd
 
-    from . import plots
+    plots = _plots()
     from .experiment import split_data
     from .spec import find_spec
 

@@ -1,7 +1,8 @@
 """PNG plots a user wants after a fit: traces/ranks, ELBO, posterior predictive check, coefficients,
 calibration.  Each function writes one file and returns its path (or None when it does not apply).
 
-Uses matplotlib's Agg backend (no screen needed).
+Importing it leaves matplotlib's backend as the user has it (figures are saved and closed, never shown);
+the ``bayes-rglm`` command selects the non-interactive Agg backend itself.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from .diagnostics import function_draws, one_chain_is_expected  # noqa: E402
-from .predictive import evaluate  # noqa: E402
+from .diagnostics import function_draws, one_chain_is_expected
+from .predictive import evaluate
 
 
 def _save(fig, path: Path) -> Path:

@@ -38,3 +38,15 @@ def test_a_continuous_outcome_keeps_the_density_check(captured, tmp_path):
     fit = br.RGLM("gaussian").fit(X, X[:, 0] + rng.normal(size=60), method="map")
     plots.predictive_check(fit, tmp_path / "ppc.png")
     assert "class shares" not in captured[0].axes[0].get_title() and not captured[0].axes[0].patches
+
+
+def test_importing_the_plots_keeps_the_users_matplotlib_backend():
+    """Only the command selects Agg; the library leaves a user's backend (here svg) as it is."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import bayes_rglm.plots, matplotlib; print(matplotlib.get_backend())"
+    env = dict(os.environ, MPLBACKEND="svg")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().lower() == "svg"
