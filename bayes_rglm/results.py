@@ -275,8 +275,9 @@ class Fit:
         the approximation (:mod:`bayes_rglm.inference.psis`).
 
         Each of the ``S`` new draws is one of the old ones, taken with probability ``w_s``, the Pareto-smoothed
-        normalised importance weight of ``p(theta, y) / q(theta)``.  Refused when k-hat > 0.7, where the
-        weights' tail is too heavy for the result to be trusted.  ``info["importance_ess"]``:
+        normalised importance weight of ``p(theta, y) / q(theta)`` (over the first ``info["psis_draws"]``
+        draws, those k-hat was computed from: all of them unless the data are large).  Refused when
+        k-hat > 0.7, where the weights' tail is too heavy for the result to be trusted.  ``info["importance_ess"]``:
         ``1 / sum w_s^2``, the number of independent draws they are worth.
 
         Examples
@@ -299,14 +300,16 @@ class Fit:
                 f"importance_resample is refused: the PSIS Pareto k-hat is {k:.2f} > 0.7, so importance weights "
                 "cannot correct this approximation; use method='nuts' (or a richer svi guide, 'mvn')"
             )
-        log_w = np.asarray(self.info["psis_log_weights"], dtype=np.float64)
+        log_w = np.asarray(self.info["psis_log_weights"], dtype=np.float64)  # of the first len(log_w) draws
         w = np.exp(log_w - log_w.max())
         w /= w.sum()
-        chosen = np.random.default_rng(seed).choice(w.size, size=w.size, p=w)
+        n_draws = int(np.shape(next(iter(self.samples.values())))[1])
+        chosen = np.random.default_rng(seed).choice(w.size, size=n_draws, p=w)
         samples = {k: np.asarray(v)[:, chosen] for k, v in self.samples.items()}
         params = {k: v.mean(axis=(0, 1)) for k, v in samples.items()}
         info = {**self.info, "importance_resampled": True, "importance_ess": float(1.0 / np.sum(w**2))}
-        info["psis_log_weights"] = np.full(w.size, -np.log(w.size))  # the new draws are equally weighted
+        info["psis_log_weights"] = np.full(n_draws, -np.log(n_draws))  # the new draws are equally weighted
+        info["psis_draws"] = n_draws
         fit = Fit(
             self.method,
             self.model,

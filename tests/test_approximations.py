@@ -350,3 +350,20 @@ def test_a_run_too_short_to_judge_says_none(poisson_20k):
         warnings.simplefilter("ignore", br.DiagnosticsWarning)
         fit = br.RGLM("poisson").fit(X, y, method="svi", seed=0, batch_size=512, num_steps=300, progress=False)
     assert fit.info["converged"] is None and fit.info["num_steps"] == 300
+
+
+def test_large_data_caps_the_draws_k_hat_uses(logistic, monkeypatch):
+    """Each draw's log density is a pass over the rows: past the budget k-hat uses the first 100 draws, and
+    importance resampling draws from those; psis=False skips it."""
+    from bayes_rglm.inference import psis
+
+    X, y = logistic
+    monkeypatch.setattr(psis, "PSIS_BUDGET", 1.0)
+    fit = MODEL.fit(X, y, method="laplace", seed=0, num_samples=400)
+    assert fit.info["psis_draws"] == 100 and len(fit.info["psis_log_weights"]) == 100
+    resampled = fit.importance_resample()
+    assert resampled.samples["w0"].shape == (1, 400, P, 1)
+    first = {tuple(np.ravel(d)) for d in fit.samples["w0"][0, :100]}
+    assert all(tuple(np.ravel(d)) in first for d in resampled.samples["w0"][0])
+    skipped = MODEL.fit(X, y, method="svi", seed=0, num_steps=300, progress=False, psis=False)
+    assert skipped.info["pareto_k"] is None and "psis=False" in skipped.info["pareto_k_target"]

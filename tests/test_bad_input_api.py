@@ -73,6 +73,7 @@ APPROXIMATIONS = [
     ),
     case("svi-tol-0", lambda: POISSON.fit(X, Y["poisson"], method="svi", tol=0.0), r"tol", r"\(0, 1\)"),
     case("svi-tol-string", lambda: POISSON.fit(X, Y["poisson"], method="svi", tol="tight"), r"tol"),
+    case("laplace-psis-string", lambda: laplace(psis="yes"), r"psis", r"True or False", r"'yes'"),
     case("importance_resample-map", lambda: fitted("map").importance_resample(), r"importance_resample", r"laplace"),
     case("devices-0", lambda: POISSON.fit(X, Y["poisson"], method="map", devices=0), r"devices", r"\b0\b"),
     case("devices-too-many", lambda: POISSON.fit(X, Y["poisson"], method="map", devices=64), r"devices", r"64"),

@@ -81,6 +81,8 @@ def _check_options(method: str, options: dict) -> None:
         raise TypeError(f"method={method!r} does not take option {unknown[0]!r}; its options: {', '.join(accepted)}")
     if method == "laplace":
         check_laplace_options(options.get("curvature"), options.get("covariance"), options.get("predictive"))
+    if "psis" in options and not isinstance(options["psis"], bool):
+        raise TypeError(f"psis must be True or False (compute the PSIS k-hat of the draws), got {options['psis']!r}")
     if "guide" in options and options["guide"] not in GUIDES:
         raise ValueError(f"guide={options['guide']!r} is not known; valid: {', '.join(GUIDES)}")
     for name in POSITIVE_INTEGERS:

@@ -24,7 +24,8 @@ choices make it (each said in ``fit.info``):
 Every fit reports the PSIS Pareto k-hat of its draws (:mod:`~.psis`) in ``fit.info["pareto_k"]``, against
 the posterior of the model that predicts (the linearised network for the linearised predictive, whose
 posterior the GGN Laplace approximates; the network otherwise), and warns above 0.7;
-``fit.info["pareto_k_network"]`` is the k-hat against the network's own posterior.
+``fit.info["pareto_k_network"]`` is the k-hat against the network's own posterior.  ``psis=False`` skips
+it (each draw's log density is a pass over the rows; :mod:`~.psis` caps the draws it uses on large data).
 ``fit.info["log_evidence"]`` is the Laplace estimate of the marginal likelihood (full covariance).
 
 Examples
@@ -53,7 +54,7 @@ from .blocks import traced_over
 from .estimate import Estimate
 from .kron import kron_laplace
 from .point import MAX_COVARIANCE, Optimum, observed_information, optimise, point_info
-from .psis import diagnose, log_joint
+from .psis import diagnose, draws_for_psis, log_joint
 from .target import Layout, Target
 
 CURVATURES = ("ggn", "hessian")
@@ -216,6 +217,7 @@ def fit_laplace(
     covariance: str | None = None,
     curvature: str | None = None,
     predictive: str | None = None,
+    psis: bool = True,
     max_iter: int = 100,
     tol: float = 1e-10,
     num_restarts: int = 1,
@@ -272,15 +274,19 @@ def fit_laplace(
     )
     # PSIS: log q of each draw in closed form (above); log p of the model that predicts (module text).
     anchor = layout.constrain(layout.unravel(jnp.asarray(opt.solution.x)))[0] if linearised else None
-    log_p = log_joint(layout, problem, theta, anchor)
-    if linearised:
-        network = {}
-        diagnose(network, log_joint(layout, problem, theta), log_q, "laplace", "", warn=False)
-        info["pareto_k_network"] = network["pareto_k"]
-    against = "the network linearised at the MAP" if linearised else "the posterior"
-    if covariance == "last_layer":
-        against += ", the hidden layers fixed at the MAP"
-    diagnose(info, log_p, log_q, "laplace", against)
+    if psis:
+        m = draws_for_psis(num_samples, target.data.X.shape[0], layout.size)  # the first m draws (psis module)
+        log_p, log_q = log_joint(layout, problem, theta[:m], anchor), log_q[:m]
+        if linearised:
+            network = {}
+            diagnose(network, log_joint(layout, problem, theta[:m]), log_q, "laplace", "", warn=False)
+            info["pareto_k_network"] = network["pareto_k"]
+        against = "the network linearised at the MAP" if linearised else "the posterior"
+        if covariance == "last_layer":
+            against += ", the hidden layers fixed at the MAP"
+        diagnose(info, log_p, log_q, "laplace", against)
+    else:
+        info.update({"pareto_k": None, "pareto_k_target": "not computed (psis=False)"})
     info["sampling_time"] = time.perf_counter() - started
     if not info["converged"]:
         warnings.warn(

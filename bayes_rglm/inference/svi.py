@@ -76,7 +76,7 @@ from .devices import ROW_FIELDS, ROWS
 from .estimate import Estimate
 from .guides import FAMILIES
 from .problem import padded_size
-from .psis import diagnose, log_joint
+from .psis import diagnose, draws_for_psis, log_joint
 from .stream import Batches, RowSource
 from .target import Layout, Target
 
@@ -299,12 +299,13 @@ def fit_svi(
     num_particles: int = 1,
     rank: int | None = None,
     tol: float | None = 1e-4,
+    psis: bool = True,
     progress=None,
 ) -> Estimate:
     """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it.
 
     ``tol``: the stopping rule's relative change of the smoothed ELBO (:func:`_flat`); None runs every step
-    (``converged`` is then judged at the end with the default tolerance).
+    (``converged`` is then judged at the end with the default tolerance).  ``psis=False`` skips the k-hat.
     """
     run = prepare(
         target,
@@ -403,9 +404,12 @@ def fit_svi(
         info["rank"] = run.rank
     # q itself, in the fit's coordinates: unconstrained, the inputs standardised (problem.shift, problem.scale).
     info["variational"] = FAMILIES[guide](run.target.layout, run.rank).describe(final_var)
-    if batches is None:  # PSIS needs a pass over every row per draw: not out of core
-        log_p = log_joint(run.target.layout, run.target.problem, flat)
-        diagnose(info, log_p, log_q, "svi", "the posterior")
+    if not psis:
+        info.update({"pareto_k": None, "pareto_k_target": "not computed (psis=False)"})
+    elif batches is None:  # PSIS needs a pass over every row per draw: not out of core
+        m = draws_for_psis(len(log_q), run.target.data.X.shape[0], run.target.layout.size)  # the first m draws
+        log_p = log_joint(run.target.layout, run.target.problem, flat[:m])
+        diagnose(info, log_p, log_q[:m], "svi", "the posterior")
     else:
         info["pareto_k"] = None
     return Estimate(params, samples, None, info)
