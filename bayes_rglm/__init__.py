@@ -6,19 +6,17 @@ Examples
 >>> model = br.RGLM(family="bernoulli", hidden=(8,), activation="tanh", prior=br.GaussianPrior(scale=1.0))
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from . import families, links  # noqa: E402
-from .anova import anova  # noqa: E402
-from .evidence import tune_prior_scale  # noqa: E402
-from .exceptions import AliasingWarning, ConvergenceWarning, DiagnosticsWarning, SeparationWarning  # noqa: E402
-from .inference import fit  # noqa: E402
-from .model import RGLM, load  # noqa: E402
-from .priors import GaussianPrior  # noqa: E402
-from .results import Fit  # noqa: E402
-from .runtime import clear_caches  # noqa: E402
+# Importing bayes_rglm changes no JAX setting: its calls run in float64 inside their own scope
+# (bayes_rglm.precision), whatever the user's jax_enable_x64.
+from . import families, links
+from .anova import anova
+from .evidence import tune_prior_scale
+from .exceptions import AliasingWarning, ConvergenceWarning, DiagnosticsWarning, SeparationWarning
+from .inference import fit
+from .model import RGLM, load
+from .priors import GaussianPrior
+from .results import Fit
+from .runtime import clear_caches
 
 __version__ = "0.1.0"
 

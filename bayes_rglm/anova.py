@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .precision import scoped
 from .results import Fit
 
 TESTS = ("Chisq", "F", None)
@@ -73,6 +74,7 @@ def _spans(small, big) -> bool:
     return bool(np.all(residual <= 1e-7 * np.maximum(np.linalg.norm(xs, axis=0), 1.0)))
 
 
+@scoped
 def anova(*fits, test: str | None = "default"):
     """Analysis of deviance of nested maximum-likelihood fits (see the module text); a DataFrame, one row per fit."""
     import pandas as pd  # noqa: PLC0415 -- here: importing bayes_rglm pays for neither pandas nor scipy.stats

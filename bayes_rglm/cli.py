@@ -6,7 +6,7 @@
 - ``bayes-rglm info``
 
 Exit codes: 0 success; 2 usage or spec error (one line, no traceback); 1 a
-failure while fitting.  Output folders are written in a temporary folder
+failure while fitting; 130 interrupted (Ctrl-C).  Output folders are written in a temporary folder
 beside the target and swapped in at the end, so a failed run never leaves a
 half-written result or replaces a good one.
 """
@@ -14,11 +14,14 @@ half-written result or replaces a good one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -95,16 +98,31 @@ def write_atomically(out: Path, write) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         write(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
+        with _interrupts_deferred():  # Ctrl-C between the two renames would leave neither folder at ``out``
+            if out.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+                os.replace(out, old / out.name)
+                os.replace(tmp, out)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred():
+    """Hold SIGINT and SIGTERM until the block ends (main thread, POSIX); elsewhere run the block as it is."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _plots():
@@ -326,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FloatingPointError, OSError, RuntimeError) as err:
         print(f"bayes-rglm: fitting failed: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bayes-rglm: interrupted; no results were written and earlier results are unchanged", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

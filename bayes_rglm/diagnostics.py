@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 import jax
 import numpy as np
 
-from .exceptions import DiagnosticsWarning
+from .exceptions import DiagnosticsWarning, user_stacklevel
 from .labels import display_order, parameter_labels
+from .precision import scoped
 from .predictive import evaluate
 from .runtime import arviz
 
@@ -65,6 +66,7 @@ def _require_data(fit, what: str):
     return fit.data
 
 
+@scoped
 def to_arviz(fit, posterior_predictive: bool = False, seed: int = 0) -> az.InferenceData:
     """The fit as ``arviz.InferenceData`` (posterior methods only)."""
     az = arviz()
@@ -137,6 +139,7 @@ def _summary(data, prob: float) -> pd.DataFrame:
         return az.summary(data, hdi_prob=prob)
 
 
+@scoped
 def posterior_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """ArviZ's summary of every scalar parameter; with hidden layers, a note says to read the function summary."""
     az = arviz()
@@ -169,6 +172,7 @@ def probe_rows(n_rows: int) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n_rows, size=min(n_rows, N_PROBES), replace=False))
 
 
+@scoped
 def function_draws(fit) -> xr.Dataset:
     """``E[y | x]`` (class probabilities for categorical) at the probe rows, per draw."""
     import xarray as xr
@@ -186,6 +190,7 @@ def function_draws(fit) -> xr.Dataset:
     return xr.Dataset({name: (dims, values)}, coords={"probe": rows})
 
 
+@scoped
 def function_summary(fit, prob: float = 0.95) -> pd.DataFrame:
     """r-hat, ESS and MCSE of ``E[y | x]`` at probe rows (``mu[row]``; ``p[row, class]`` for categorical)."""
     return _summary(function_draws(fit), prob)
@@ -210,6 +215,7 @@ def _extreme(table: xr.Dataset, reduce) -> float:
     return float(reduce(finite)) if finite.size else np.nan
 
 
+@scoped
 def check_diagnostics(fit) -> None:
     """Warn on divergences, r-hat above 1.01 or bulk ESS below 100 (function space with hidden layers)."""
     az = arviz()
@@ -234,9 +240,10 @@ def check_diagnostics(fit) -> None:
     if np.isfinite(ess) and ess < ESS_MIN:
         problems.append(f"min bulk ESS {ess:.0f} < {ESS_MIN} on {where} (draw more samples)")
     if problems:
-        warnings.warn("NUTS diagnostics: " + "; ".join(problems), DiagnosticsWarning, stacklevel=4)
+        warnings.warn("NUTS diagnostics: " + "; ".join(problems), DiagnosticsWarning, stacklevel=user_stacklevel())
 
 
+@scoped
 def distance_from(fit, reference) -> dict:
     """How far ``fit``'s posterior is from ``reference``'s (NUTS): ``mean_diff_sd``, the largest difference of
     posterior means in the reference's posterior sds, and ``sd_ratio``, the median ratio of posterior sds.

@@ -24,6 +24,7 @@ from scipy.special import ndtri
 
 from .data import is_dataframe
 from .formula import factor_column
+from .precision import scoped
 from .predictive import evaluate
 
 STEP = 1e-4  # slopes: central difference step, relative to the variable's sd
@@ -137,6 +138,7 @@ def _delta_method(fit, inputs, combine):
     return estimate, np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", jacobian, covariance, jacobian), 0.0))
 
 
+@scoped
 def predictions(fit, data=None, *, average: bool = False, prob: float = 0.95, plot: bool = False):
     """``E[y | x]`` at each row of ``data`` (default: the training data), or their average, with intervals."""
     _require_mean(fit, "predictions")
@@ -151,6 +153,7 @@ def predictions(fit, data=None, *, average: bool = False, prob: float = 0.95, pl
     return table
 
 
+@scoped
 def comparisons(fit, variable: str, values=None, *, data=None, prob: float = 0.95, plot: bool = False):
     """The average change in ``E[y | x]`` when ``variable`` moves between ``values`` (see the module text)."""
     _require_mean(fit, "comparisons")
@@ -179,6 +182,7 @@ def comparisons(fit, variable: str, values=None, *, data=None, prob: float = 0.9
     return table
 
 
+@scoped
 def slopes(fit, variable: str, *, data=None, prob: float = 0.95, plot: bool = False):
     """The average derivative ``d E[y | x] / d variable`` over the rows of ``data``, with an interval."""
     _require_mean(fit, "slopes")

@@ -31,6 +31,7 @@ import numbers
 import numpy as np
 
 from .formula import FormulaDesign
+from .precision import scoped
 from .priors import GaussianPrior
 from .serialize import model_arguments, model_to_dict
 
@@ -67,6 +68,7 @@ def scaled_model(model, n_features: int, factor: float):
     return type(model)(**{**model_arguments(spec), "prior": scaled})
 
 
+@scoped
 def tune_prior_scale(model, X, y=None, *, factors=None, **options):
     """Fit Laplace with the weight prior scales times each factor; keep the largest Laplace evidence.
 

@@ -21,6 +21,7 @@ import pandas as pd
 from scipy.special import logsumexp
 
 from . import datasets
+from .precision import scoped
 
 
 class Split(NamedTuple):
@@ -121,6 +122,7 @@ def expected_calibration_error(y, proba, bins: int = 10) -> float:
     return float(round(total, 12))
 
 
+@scoped
 def held_out_metrics(fit, X, y, trials=None) -> dict:
     """Log predictive density per observation, accuracy or RMSE, and calibration for classifiers."""
     y = np.asarray(y, dtype=float)

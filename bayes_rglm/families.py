@@ -204,10 +204,22 @@ def Categorical() -> Family:
 def _mean_family(
     name, canonical, allowed, log_density, sample, validate, nuisance, description, log_base=None, **attributes
 ):
-    """A family by its mean: ``log_density(y, log_mu, nu)`` (+ ``log_base(y)`` when given)."""
+    """A family by its mean: ``log_density(y, log_mu, nu)`` (+ ``log_base(y)`` when given).
+
+    A mean outside the family's support (``mu <= 0`` from an identity or inverse link, the pole of the
+    inverse link at ``eta = 0``, ``mu = 0`` from the sqrt link at ``eta = 0``) has log-likelihood ``-inf``
+    and gradient 0, never NaN: the parameters are impossible, and the optimisers and samplers reject
+    such a step.  Where the log link's ``exp(eta)`` overflows (``eta > 709``) the value is ``-inf``, its
+    limit, and the gradient ``-inf``.
+    """
 
     def kernel(eta, y, link, nu, trials):
-        return log_density(y, link.log_mean(eta[:, 0]), nu)
+        eta = eta[:, 0]
+        inside = jnp.isfinite(link.log_mean(eta))  # log mu is NaN or infinite outside the support
+        # Both sides of the where are finite at eta = 1 (mu = 1 for every such link), so no NaN gradient
+        # leaks from the branch that is not taken.
+        value = log_density(y, link.log_mean(jnp.where(inside, eta, 1.0)), nu)
+        return jnp.where(inside, value, -jnp.inf)
 
     def log_likelihood(eta, y, link, nu, trials):
         value = kernel(eta, y, link, nu, trials)

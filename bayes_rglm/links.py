@@ -60,8 +60,10 @@ def _cloglog_log_cdf(eta: Array) -> Array:
 
 
 def _cloglog_log_sf(eta: Array) -> Array:
-    """``log(exp(-exp(eta))) = -exp(eta)``, kept finite (and its gradient too) up to eta = 700."""
-    return -jnp.exp(jnp.minimum(eta, 700.0))
+    """``log(exp(-exp(eta))) = -exp(eta)``, clamped at ``eta = 500`` (a survival probability of
+    ``exp(-1.4e217)``, zero in any float), so that it stays finite times a binomial's trials (up to
+    1e90) and its gradient is never ``inf * 0``."""
+    return -jnp.exp(jnp.minimum(eta, 500.0))
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,12 @@ from __future__ import annotations
 from .formula import FormulaDesign
 from .inference import fit as _fit
 from .network import Network
+from .precision import scoped, scoped_methods
 from .results import Fit
 from .serialize import model_arguments, model_to_dict, read_fit
 
 
+@scoped_methods()
 class RGLM(Network):
     """A recursive GLM: hidden GLM layers feeding an exponential-family output layer.
 
@@ -96,6 +98,7 @@ class RGLM(Network):
         return cls(**model_arguments(spec))
 
 
+@scoped
 def load(path) -> Fit:
     """Read a fit written by :meth:`Fit.save`; raises ValueError for missing, truncated or foreign files.
 

@@ -36,6 +36,7 @@ import numpyro.distributions as dist
 from .data import as_design, as_vector, as_weights, first_violation, is_dataframe
 from .families import DataSummary, Family, get_family, resolve_link
 from .links import Link, get_link
+from .precision import scoped_methods
 from .priors import GaussianPrior, default_prior
 from .responses import reweighted
 
@@ -87,6 +88,7 @@ def _check_activations(activation, depth: int) -> tuple[Link, ...]:
     return tuple(get_link(a, "activation") for a in activation)
 
 
+@scoped_methods()
 @dataclass(frozen=True, init=False)
 class Network:
     """A recursive GLM's structure and density: hidden GLM layers feeding an exponential-family output layer.

@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .diagnostics import function_draws, one_chain_is_expected
+from .precision import scoped
 from .predictive import evaluate
 
 
@@ -24,6 +25,7 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+@scoped
 def elbo_curve(fit, path: Path) -> Path | None:
     """The SVI objective against the step (running mean over 1% of the steps)."""
     if "elbo" not in fit.info:
@@ -44,6 +46,7 @@ def elbo_curve(fit, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+@scoped
 def trace_or_rank(fit, idata, path: Path) -> Path | None:
     """Trace plots of the parameters at depth 0; rank plots of E[y|x] at probe rows with hidden layers."""
     if fit.method != "nuts":
@@ -64,6 +67,7 @@ def trace_or_rank(fit, idata, path: Path) -> Path | None:
     return _save(fig, path)
 
 
+@scoped
 def predictive_check(fit, path: Path, max_rows: int = 2000, max_draws: int = 100, seed: int = 0) -> Path | None:
     """Observed y against posterior predictive draws (ArviZ's PPC) on at most ``max_rows`` training rows
     and ``max_draws`` posterior draws (or plug-in replicates for mle/map), so it stays quick on big data."""
@@ -139,6 +143,7 @@ def _class_frequencies(y: np.ndarray, y_rep: np.ndarray, n_classes: int, path: P
     return _save(fig, path)
 
 
+@scoped
 def coefficients(fit, path: Path) -> Path | None:
     """Forest plot of depth-0 coefficients: 95% intervals (Wald for mle/map, posterior for the rest)."""
     if fit.model.depth != 0:

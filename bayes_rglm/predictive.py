@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .network import Network
+from .precision import require
 from .runtime import compiled_cache, guard_mappings
 
 ELEMENTS_PER_CHUNK = 1 << 22  # about 32 MB of float64 per (draws x rows) block
@@ -89,6 +90,7 @@ def evaluate(
     kept (e.g. the mean over draws); the kept pieces are concatenated along rows.
     ``anchor`` (parameters): predict through the network linearised there (:attr:`Fit.anchor`).
     """
+    require()
     guard_mappings()
     n = X.shape[0]
     n_draws = next(iter(draws.values())).shape[0]

@@ -28,6 +28,7 @@ from .diagnostics import function_summary, posterior_summary, to_arviz
 from .families import DataSummary
 from .labels import display_order, parameter_labels
 from .network import Network
+from .precision import fit_dtype, require, scoped_methods
 from .predictive import evaluate, predictive_interval
 from .serialize import save_fit
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+@scoped_methods(fit_dtype)
 class Fit:
     """The result of :meth:`bayes_rglm.RGLM.fit`, whatever the method.
 
@@ -146,6 +148,7 @@ class Fit:
         """Parameters with one leading draw axis: ``(chains * draws, ...)`` or ``(1, ...)`` for point fits."""
         # Reshaped by numpy and moved by device_put: an eager jnp.reshape or jnp.asarray compiles a program per
         # shape.
+        require()
         if self.samples is None:
             # Aliased columns (NaN, not estimated) count as 0, as R's predict treats NA coefficients.
             clean = (lambda a: np.nan_to_num(a, nan=0.0)) if self.info.get("aliased") else np.asarray  # noqa: E731

@@ -11,7 +11,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-jax.config.update("jax_enable_x64", True)
+# No jax_enable_x64 here: the suite runs with JAX's default (x64 off), as a user's process does, so every
+# public call goes through bayes_rglm's own precision scope. Modules that test internals directly (links,
+# families, objectives) take the x64 marker below.
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
@@ -29,6 +31,21 @@ def _bounded_compiled_programs():
     from bayes_rglm.runtime import guard_mappings
 
     guard_mappings()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "x64: run the test with JAX's x64 on (tests of internals, called directly)")
+
+
+@pytest.fixture(autouse=True)
+def _x64_for_internals(request):
+    """Tests marked ``x64`` call bayes_rglm's internals (which run inside its precision scope when reached
+    through the public API) directly, so they turn x64 on for themselves."""
+    if request.node.get_closest_marker("x64") is None:
+        yield
+        return
+    with jax.enable_x64(True):
+        yield
 
 
 @pytest.fixture(scope="session")

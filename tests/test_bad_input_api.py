@@ -43,6 +43,8 @@ def laplace(**options):
 # --- the approximations' options (issue 13) and devices= ----------------------------------------------------
 
 APPROXIMATIONS = [
+    case("dtype-float16", lambda: POISSON.fit(X, Y["poisson"], dtype="float16"), r"dtype", r"'float16'", r"float32"),
+    case("dtype-int", lambda: POISSON.fit(X, Y["poisson"], dtype=64), r"dtype", r"\b64\b", r"'float64'"),
     case("laplace-curvature-fisher", lambda: laplace(curvature="fisher"), r"curvature", r"'fisher'", r"'ggn'"),
     case("laplace-covariance-low", lambda: laplace(covariance="low"), r"covariance", r"'low'", r"'kron'"),
     case("laplace-covariance-int", lambda: laplace(covariance=2), r"covariance", r"\b2\b", r"'full'"),

@@ -3,8 +3,10 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,30 @@ def test_a_failure_while_writing_leaves_no_trace(tmp_path, monkeypatch):
     # the old results are untouched, and the half-written temporary folder is gone
     assert (out / "summary.csv").read_text() == "good" and [p.name for p in out.iterdir()] == ["summary.csv"]
     assert [p.name for p in Path(tmp_path).iterdir()] == ["keep"]
+
+
+def test_ctrl_c_while_writing_keeps_the_earlier_result(tmp_path):
+    """SIGINT once the new results are being written (their temporary folder exists): exit 130, one line on
+    stderr, the earlier folder untouched, and no temporary folder left behind."""
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "summary.csv").write_text("good")
+    command = [EXE, "fit", "star98_binomial", "--quick", "--out", str(out), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    writing = False
+    while process.poll() is None and time.monotonic() < deadline:
+        if any(p.name.startswith(".keep.") for p in tmp_path.iterdir()):
+            writing = True
+            process.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.002)
+    _, err = process.communicate(timeout=120)
+    assert writing, "the run ended before its temporary folder was seen"
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["summary.csv"] and (out / "summary.csv").read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
 
 
 def test_info_and_usage_error():

@@ -13,6 +13,8 @@ from bayes_rglm.inference import curvature, point
 from bayes_rglm.inference.curvature import blocked_hessian, hessian_chunk
 from bayes_rglm.inference.target import build
 
+pytestmark = pytest.mark.x64  # calls internals directly (see conftest)
+
 MODEL = br.RGLM("bernoulli", hidden=(4,), activation="tanh", prior=br.GaussianPrior(scale=1.0, bias_scale=5.0))
 
 

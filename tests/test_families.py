@@ -23,6 +23,8 @@ from bayes_rglm import families
 from bayes_rglm.families import FAMILIES, DataSummary, Family, get_family, resolve_link
 from bayes_rglm.links import LINKS, get_link
 
+pytestmark = pytest.mark.x64  # calls internals directly (see conftest)
+
 # --------------------------------------------------------------------------- the families
 
 UNIQUE_FACTORIES = list(dict.fromkeys(FAMILIES.values()))  # one per family, registry order

@@ -25,6 +25,8 @@ from numpyro.infer.util import log_density
 import bayes_rglm as br
 from bayes_rglm.families import DataSummary
 
+pytestmark = pytest.mark.x64  # calls internals directly (see conftest)
+
 N, P = 12, 2
 Y_SCALE = 1.7
 _rng = np.random.default_rng(11)

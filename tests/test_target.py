@@ -11,6 +11,8 @@ from bayes_rglm.inference import objective as obj
 from bayes_rglm.inference.problem import to_original
 from bayes_rglm.inference.target import build
 
+pytestmark = pytest.mark.x64  # calls internals directly (see conftest)
+
 RNG = np.random.default_rng(11)
 N = 40
 X = RNG.normal(size=(N, 2)) * np.array([3.0, 0.5]) + np.array([2.0, -1.0])  # off-centre, unequal scales

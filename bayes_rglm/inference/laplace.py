@@ -47,7 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import DiagnosticsWarning
+from ..exceptions import DiagnosticsWarning, user_stacklevel
 from ..runtime import compiled_cache
 from . import objective as obj
 from .blocks import traced_over
@@ -292,6 +292,6 @@ def fit_laplace(
         warnings.warn(
             "the MAP optimisation did not converge; the Laplace approximation may be off",
             DiagnosticsWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return Estimate(params, samples, None, info)

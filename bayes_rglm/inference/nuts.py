@@ -51,6 +51,7 @@ from numpyro.infer.hmc_util import (
     welford_covariance,
 )
 
+from .. import precision
 from ..exceptions import DiagnosticsWarning
 from ..runtime import arviz, compiled_cache, is_small, jit
 from .estimate import Estimate
@@ -240,17 +241,20 @@ def _compile_meanwhile(init, chunk, layout: Layout, problem: Problem, keys) -> t
     are all masked), which fills JAX's cache; the real calls then find the programs.  A failure there
     only means the real call compiles them itself.
     """
-    key = (id(init), tuple(a.shape for a in problem[:5]), keys.shape)
+    key = (id(init), tuple(a.shape for a in problem[:5]), keys.shape, precision.current())
     if key in _COMPILED:
         return None
     _COMPILED.add(key)
     num_chains = keys.shape[0]
 
+    dtype = precision.current()
+
     def work():
         try:
-            zeros = {k: jax.device_put(np.zeros((num_chains, *shape))) for k, shape in layout.shapes.items()}
-            hyper = _hyper(0, 0, 0.8)  # total 0: every step masked
-            jax.block_until_ready(chunk(init(zeros, keys, problem, hyper[-1]), problem, hyper))
+            with precision.scope(dtype):  # JAX's x64 setting is thread-local: enter the fit's scope here too
+                zeros = {k: jax.device_put(np.zeros((num_chains, *shape))) for k, shape in layout.shapes.items()}
+                hyper = _hyper(0, 0, 0.8)  # total 0: every step masked
+                jax.block_until_ready(chunk(init(zeros, keys, problem, hyper[-1]), problem, hyper))
         except Exception:  # noqa: BLE001 - the real call reports any real error
             pass
 
@@ -327,7 +331,7 @@ def fit_nuts(
             arviz()
         compiling.join()
     bar = _progress(progress, num_chains, num_warmup + num_samples)
-    starts = {k: jnp.asarray(v, jnp.float64) for k, v in starts.items()}
+    starts = {k: jnp.asarray(v, float) for k, v in starts.items()}
     unconstrained, extra = _run_chains(
         init, chunk, starts, keys, problem, int(num_warmup), int(num_samples), target_accept, bar
     )

@@ -24,8 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import ConvergenceWarning, SeparationWarning
+from ..exceptions import ConvergenceWarning, SeparationWarning, user_stacklevel
 from ..network import Network
+from ..precision import tolerance
 from ..runtime import compiled_cache, is_small, jit
 from . import objective as obj
 from .blocks import map_over_rows, traced_over
@@ -53,6 +54,7 @@ def _compiled_fit(
     polish: bool,
     small: bool = False,
     approach: bool = False,
+    gtol: float = GTOL_DEEP,
 ):
     """One jitted call: optimise, then the map to original coordinates and the observed information.
 
@@ -103,7 +105,7 @@ def _compiled_fit(
             # Value and gradient summed over row blocks: the activations of one block at a time.
             f = lambda t: blocked_value(t, problem)  # noqa: E731
             vg = lambda t: blocked_value_and_grad(t, problem)  # noqa: E731
-            first = lbfgs(f, theta0, gtol=GTOL_DEEP, max_iter=max_iter * 20, value_and_grad=vg)
+            first = lbfgs(f, theta0, gtol=gtol, max_iter=max_iter * 20, value_and_grad=vg)
             if not polish:
                 return first, None
             # Newton with the exact Hessian from L-BFGS's end point: quadratic convergence to the mode, and
@@ -230,7 +232,8 @@ def optimise(
     polish = _polish(layout, problem.X.shape[0], polish)
     rows = problem.X.shape[0]
     approach = polish and rows * float(layout.size) ** 2 > POLISH_COST  # see _compiled_fit
-    run = _compiled_fit(layout, use_prior, int(max_iter), float(tol), polish, is_small(rows, layout.size), approach)
+    small = is_small(rows, layout.size)
+    run = _compiled_fit(layout, use_prior, int(max_iter), tolerance(tol), polish, small, approach, tolerance(GTOL_DEEP))
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     results = []
@@ -262,9 +265,11 @@ def optimise(
 
 
 @compiled_cache(maxsize=32)
-def _compiled_fit_batch(layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool):
+def _compiled_fit_batch(
+    layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool, gtol: float = GTOL_DEEP
+):
     """:func:`_compiled_fit` vmapped over starting points: ``(theta0s, problem) -> solutions``, one program."""
-    return jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish), (0, None)), small)
+    return jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish, gtol=gtol), (0, None)), small)
 
 
 def optimise_batch(
@@ -282,7 +287,8 @@ def optimise_batch(
     starts = [
         layout.ravel(layout.initial_params(data, np.random.default_rng(seed + 1000 * c))) for c in range(num_starts)
     ]
-    run = _compiled_fit_batch(layout, use_prior, max_iter, 1e-10, polish, is_small(problem.X.shape[0], layout.size))
+    small = is_small(problem.X.shape[0], layout.size)
+    run = _compiled_fit_batch(layout, use_prior, max_iter, tolerance(1e-10), polish, small, tolerance(GTOL_DEEP))
     return layout.unravel(np.asarray(run(jax.device_put(np.stack(starts)), problem)[0].x))
 
 
@@ -388,7 +394,7 @@ def check_result(model: Network, info: dict, method: str, pointwise: np.ndarray)
                 "and their standard errors are meaningless. Use method='map' (a Gaussian prior keeps them "
                 "finite) or drop the separating predictors.",
                 SeparationWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
             return
     if not info["converged"]:
@@ -396,5 +402,5 @@ def check_result(model: Network, info: dict, method: str, pointwise: np.ndarray)
             f"{method} did not converge in {info['iterations']} iterations (gradient norm {info['grad_norm']:.3g});"
             " raise max_iter=, try num_restarts= or standardise X",
             ConvergenceWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )

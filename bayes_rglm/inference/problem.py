@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..families import Family
+from ..precision import require
 from ..runtime import bucket, compiled_cache
 
 
@@ -105,6 +106,7 @@ def make_problem(
 
 def _device(a) -> jax.Array:
     """``a`` as a float64 device array, without compiling anything (``jnp.asarray`` compiles per shape)."""
+    require()
     return jax.device_put(np.asarray(a, dtype=np.float64))
 
 
@@ -129,6 +131,7 @@ def _aligned_empty(shape) -> np.ndarray:
 
 def padded_rows(a: np.ndarray, n_pad: int) -> jax.Array:
     """``a`` with rows appended (copies of row 0) up to ``n_pad``, as a float64 JAX array (one copy)."""
+    require()
     a = np.asarray(a, dtype=np.float64)
     n = a.shape[0]
     out = _aligned_empty((n_pad,) + a.shape[1:])

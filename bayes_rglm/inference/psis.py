@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import DiagnosticsWarning
+from ..exceptions import DiagnosticsWarning, user_stacklevel
 from ..runtime import compiled_cache
 from .blocks import sum_over_rows, traced_over
 from .problem import Problem
@@ -127,6 +127,6 @@ def diagnose(info: dict, log_p: np.ndarray, log_q: np.ndarray, method: str, agai
             f"(against {against}), so its draws and any importance-resampled correction are unreliable. "
             "Use method='nuts', or for svi guide='mvn'/'lowrank' and more num_steps",
             DiagnosticsWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
     return k

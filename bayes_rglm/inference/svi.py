@@ -69,7 +69,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..exceptions import ConvergenceWarning
+from ..exceptions import ConvergenceWarning, user_stacklevel
 from ..runtime import compiled_cache
 from .blocks import over_shards, traced_over
 from .devices import ROW_FIELDS, ROWS
@@ -280,7 +280,7 @@ def prepare(
     hyper = (jnp.asarray(rate), jnp.asarray(float(num_steps)), jnp.asarray(float(batch_size or n)))
 
     start = target.layout.initial(data, target.problem, np.random.default_rng(seed))
-    carry = start_carry(family.init({k: jnp.asarray(v, jnp.float64) for k, v in start.items()}))
+    carry = start_carry(family.init({k: jnp.asarray(v, float) for k, v in start.items()}))
     arrays = (target.problem, jnp.asarray(n), jnp.asarray(float(n)))
     return Run(step_chunk, draw_block, carry, arrays, target, hyper, CHUNK_STEPS, num_steps, rank)
 
@@ -365,7 +365,7 @@ def fit_svi(
             f"SVI stopped at step {first_nan}: the ELBO became NaN or infinite. The last parameters with a finite "
             "loss are kept; lower learning_rate, standardise X, or use a tighter prior.",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     draws, flat, log_q = run.draw(final_var, jax.random.fold_in(key, 1), int(num_samples))
     samples = {k: v[None] for k, v in draws.items()}  # one chain, original coordinates
@@ -398,7 +398,7 @@ def fit_svi(
             f"tol={tol:g} (relative) and its noise between the last two windows of {smoothing} steps. Give more "
             "num_steps (or num_epochs), or a larger learning_rate",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     if run.rank is not None:
         info["rank"] = run.rank
