@@ -47,7 +47,12 @@ def _first_bad(mask: np.ndarray) -> tuple:
     return tuple(int(i) for i in index)
 
 
-def _check_finite(values: np.ndarray, argument: str) -> None:
+# The largest magnitude accepted in X, y, offset, trials and weights: the fits square values and sum
+# squares over rows (cross-products, residuals), which overflows float64 (1.8e308) past about 1e150.
+LARGEST = 1e100
+
+
+def check_finite(values: np.ndarray, argument: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         where = _first_bad(bad)
@@ -55,6 +60,15 @@ def _check_finite(values: np.ndarray, argument: str) -> None:
         raise ValueError(
             f"{argument} has a non-finite value ({float(values[where])}) at {at}; "
             f"{int(bad.sum())} in all. Remove or impute NaN/inf before fitting."
+        )
+    huge = np.abs(values) > LARGEST
+    if huge.any():
+        where = _first_bad(huge)
+        at = f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
+        raise ValueError(
+            f"{argument} has a value of {float(values[where]):.3g} at {at}, beyond the {LARGEST:.0e} in size that "
+            f"a fit can square and sum in float64 ({int(huge.sum())} in all); rescale it, e.g. divide the "
+            "column by its standard deviation"
         )
 
 
@@ -140,7 +154,7 @@ def as_design(X, argument: str = "X", n_features: int | None = None) -> tuple[np
         raise ValueError(f"{argument} is empty (0 rows); at least one observation is needed")
     if n_features is not None and values.shape[1] != n_features:
         raise ValueError(f"{argument} has {values.shape[1]} columns but the model was fitted with {n_features}")
-    _check_finite(values, argument)
+    check_finite(values, argument)
     if names is None:
         names = [f"x{j}" for j in range(values.shape[1])]
     return values, names
@@ -175,7 +189,7 @@ def as_vector(values, n: int, argument: str, allow_none: bool = False) -> np.nda
         raise ValueError(f"{argument} must be 1-D with one value per row, got shape {array.shape}")
     if array.shape[0] != n:
         raise ValueError(f"{argument} has length {array.shape[0]} but X has {n} rows; they must match")
-    _check_finite(array, argument)
+    check_finite(array, argument)
     return array
 
 

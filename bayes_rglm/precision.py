@@ -34,6 +34,7 @@ import functools
 from collections.abc import Callable, Iterator
 
 import jax
+import numpy as np
 
 DTYPES = ("float64", "float32")
 
@@ -45,8 +46,15 @@ def check_dtype(dtype) -> str:
 
     Raises a ValueError naming ``dtype`` and what is allowed.
     """
-    name = getattr(dtype, "__name__", None) if isinstance(dtype, type) else None
-    name = name or (str(dtype) if dtype is not None and not isinstance(dtype, bool) else None)
+    if isinstance(dtype, str):
+        name = dtype
+    elif dtype is None or isinstance(dtype, bool | int | float):
+        name = None
+    else:
+        try:
+            name = np.dtype(dtype).name  # np.float32, jnp.float32, np.dtype("float64"), float
+        except TypeError:
+            name = None
     if name not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not supported; use dtype='float64' (the default) or dtype='float32'")
     return name

@@ -53,7 +53,8 @@ class Fit:
     covariance : ndarray or None
         Covariance of all parameters, in the order of :attr:`parameter_names`.
     info : dict
-        Iterations, convergence, timings, losses, divergences.
+        Iterations, convergence, timings, losses, divergences, and ``dtype``: the precision the fit was
+        made in, which its methods compute in too (:mod:`bayes_rglm.precision`).
     named_columns : bool
         True when the model was fitted on a DataFrame: a DataFrame passed to
         ``predict*`` or ``log_likelihood`` is then matched to

@@ -285,6 +285,26 @@ def test_save_overwrites_atomically(fits, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
 
 
+def test_a_failed_save_keeps_the_good_file(fits, tmp_path, monkeypatch):
+    """A write that dies halfway (disk full, Ctrl-C) leaves the earlier file byte for byte, and no partial one."""
+    import xarray as xr
+
+    path = tmp_path / "fit.nc"
+    fits["laplace"].save(path)
+    good = path.read_bytes()
+
+    def dies_halfway(self, target, *args, **kwargs):
+        with open(target, "wb") as f:
+            f.write(good[: len(good) // 2])
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(xr.Dataset, "to_netcdf", dies_halfway)
+    with pytest.raises(OSError, match="No space left"):
+        fits["nuts"].save(path)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.nc"]
+
+
 def test_nuts_diagnostics_match_arviz_summary(nuts_fit):
     """fit.info's max r-hat and min bulk ESS are ArviZ's (depth 0: judged on the parameters)."""
     table = nuts_fit.summary()

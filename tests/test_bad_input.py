@@ -141,6 +141,21 @@ def assert_clear_error(c: Case):
 
 _df_with_string = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "colour": ["red", "blue"] * (N // 2)})
 _df_with_nan = pd.DataFrame(put(X, (5, 1), np.nan), columns=["a", "b", "c"])
+_df_with_category = pd.DataFrame({"a": pd.Categorical(["u", "v"] * (N // 2)), "b": X[:, 1]})
+_df_with_object = pd.DataFrame({"a": np.array([1.0, "x"] * (N // 2), dtype=object), "b": X[:, 1]})
+
+
+def _df_nullable(dtype: str) -> pd.DataFrame:
+    """X as a DataFrame whose first column has pandas' nullable ``dtype`` with NA at row 1."""
+    column = pd.array([1, None] + list(range(N - 2)), dtype=dtype)
+    return pd.DataFrame({"a": column, "b": X[:, 1], "c": X[:, 2]})
+
+
+def _nullable_y(dtype: str) -> pd.Series:
+    """A 0/1 response of pandas' nullable ``dtype`` with NA at row 1."""
+    values = [True, None] + [bool(i % 2) for i in range(N - 2)] if dtype == "boolean" else [1, None] + [2] * (N - 2)
+    return pd.Series(pd.array(values, dtype=dtype))
+
 
 DATA = [
     case("X-nan-row5", lambda: fit(X=put(X, (5, 1), np.nan)), r"\bX\b", r"\b5\b"),
@@ -162,6 +177,24 @@ DATA = [
     case("offset-inf-idx9", lambda: fit("poisson", offset=put(OFFSET, 9, np.inf)), r"offset", r"\b9\b"),
     case("offset-wrong-length", lambda: fit(offset=OFFSET[:15]), r"offset", r"\b15\b", r"\b20\b"),
     case("trials-wrong-length", lambda: fit("binomial", trials=TRIALS[:10]), r"trials", r"\b10\b", r"\b20\b"),
+    # values at the float64 limit: squares and cross-products would overflow
+    case("X-1e200-row3", lambda: fit(X=put(X, (3, 1), 1e200)), r"\bX\b", r"row 3", r"1e\+100", r"rescale"),
+    case("y-neg1e250-idx2", lambda: fit(y=put(Y["gaussian"], 2, -1e250)), r"\by\b", r"row 2", r"1e\+100"),
+    case("offset-1e300-idx8", lambda: fit("poisson", offset=put(OFFSET, 8, 1e300)), r"offset", r"row 8", r"1e\+100"),
+    # pandas: nullable dtypes with NA, categorical and object columns
+    case("X-Int64-NA-row1", lambda: fit(X=_df_nullable("Int64")), r"\bX\b", r"row 1", r"impute"),
+    case("X-Float64-NA-row1", lambda: fit(X=_df_nullable("Float64")), r"\bX\b", r"row 1", r"impute"),
+    case("X-categorical-column", lambda: fit(X=_df_with_category), r"\bX\b", r"'a'", r"category", r"get_dummies"),
+    case("X-object-column", lambda: fit(X=_df_with_object), r"\bX\b", r"'a'", r"object", r"get_dummies"),
+    case("y-boolean-NA-idx1", lambda: fit("bernoulli", y=_nullable_y("boolean")), r"\by\b", r"row 1", r"impute"),
+    case("y-Int64-NA-idx1", lambda: fit("poisson", y=_nullable_y("Int64")), r"\by\b", r"row 1", r"impute"),
+    case(
+        "y-category",
+        lambda: fit("bernoulli", y=pd.Series(pd.Categorical(["no", "yes"] * (N // 2)))),
+        r"\by\b",
+        r"category",
+        r"0\.\.K-1",
+    ),
 ]
 
 # --- y outside the family's support ---------------------------------------------

@@ -133,22 +133,35 @@ def test_a_failure_while_writing_leaves_no_trace(tmp_path, monkeypatch):
     assert [p.name for p in Path(tmp_path).iterdir()] == ["keep"]
 
 
+# The command as its console script runs it, with one plot made slow (30 s), so that the SIGINT below lands
+# while the results are being written whatever the machine's load.
+_SLOW_WRITE = """
+import sys, time
+from bayes_rglm import plots
+from bayes_rglm.cli import main
+draw = plots.coefficients
+plots.coefficients = lambda *a, **k: (time.sleep(30), draw(*a, **k))[1]
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_ctrl_c_while_writing_keeps_the_earlier_result(tmp_path):
-    """SIGINT once the new results are being written (their temporary folder exists): exit 130, one line on
+    """SIGINT while the new results are being written (their temporary folder exists): exit 130, one line on
     stderr, the earlier folder untouched, and no temporary folder left behind."""
     out = tmp_path / "keep"
     out.mkdir()
     (out / "summary.csv").write_text("good")
-    command = [EXE, "fit", "star98_binomial", "--quick", "--out", str(out), "--quiet"]
+    command = [sys.executable, "-c", _SLOW_WRITE, "fit", "star98_binomial", "--quick", "--out", str(out), "--quiet"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     writing = False
     while process.poll() is None and time.monotonic() < deadline:
         if any(p.name.startswith(".keep.") for p in tmp_path.iterdir()):
             writing = True
+            time.sleep(1.0)  # well into the write (summary and fit files are written first), before the slow plot ends
             process.send_signal(signal.SIGINT)
             break
-        time.sleep(0.002)
+        time.sleep(0.01)
     _, err = process.communicate(timeout=120)
     assert writing, "the run ended before its temporary folder was seen"
     assert process.returncode == 130, err[-2000:]

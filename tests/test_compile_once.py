@@ -9,6 +9,8 @@ import bayes_rglm as br
 from bayes_rglm.inference.target import build
 from bayes_rglm.runtime import compilations
 
+pytestmark = pytest.mark.x64  # builds targets directly (see conftest)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_programs():

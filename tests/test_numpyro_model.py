@@ -30,13 +30,16 @@ pytestmark = pytest.mark.x64  # calls internals directly (see conftest)
 N, P = 12, 2
 Y_SCALE = 1.7
 _rng = np.random.default_rng(11)
-X = jnp.asarray(_rng.normal(size=(N, P)))
-Y = {
-    "gaussian": jnp.asarray(_rng.normal(loc=1.0, scale=2.0, size=N)),
-    "poisson": jnp.asarray(_rng.poisson(2.0, size=N).astype(float)),
-    "ordinal": jnp.asarray(np.arange(N) % 3, dtype=jnp.float64),
-    "categorical": jnp.asarray((np.arange(N) * 7) % 3, dtype=jnp.float64),
-}
+# Made with x64 on (float64 device arrays): at import the tests' x64 marker is not yet active.
+with jax.enable_x64(True):
+    X = jnp.asarray(_rng.normal(size=(N, P)))
+    Y = {
+        "gaussian": jnp.asarray(_rng.normal(loc=1.0, scale=2.0, size=N)),
+        "poisson": jnp.asarray(_rng.poisson(2.0, size=N).astype(float)),
+        "ordinal": jnp.asarray(np.arange(N) % 3, dtype=jnp.float64),
+        "categorical": jnp.asarray((np.arange(N) * 7) % 3, dtype=jnp.float64),
+    }
+
 HIDDEN = {"depth0": (), "hidden3": (3,)}
 CASES = [pytest.param(fam, hid, id=f"{fam}-{name}") for fam in Y for name, hid in HIDDEN.items()]
 

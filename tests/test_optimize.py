@@ -13,8 +13,9 @@ from bayes_rglm.inference.optimize import newton_cg, newton_fused
 
 pytestmark = pytest.mark.x64  # calls internals directly (see conftest)
 
-A = jnp.asarray(np.random.default_rng(3).normal(size=(200, 4)))
-Y = jnp.asarray((np.random.default_rng(4).random(200) < 0.4).astype(float))
+with jax.enable_x64(True):  # float64 device arrays: at import the tests' x64 marker is not yet active
+    A = jnp.asarray(np.random.default_rng(3).normal(size=(200, 4)))
+    Y = jnp.asarray((np.random.default_rng(4).random(200) < 0.4).astype(float))
 
 
 def objective(x):

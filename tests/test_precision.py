@@ -129,8 +129,9 @@ def test_bad_dtype_is_refused_before_any_work(logistic, dtype):
         br.RGLM("bernoulli").fit(X, y, method="mle", dtype=dtype)
 
 
-def test_numpy_dtypes_are_accepted():
+def test_numpy_and_jax_dtypes_are_accepted():
     assert precision.check_dtype(np.float32) == "float32"
+    assert precision.check_dtype(jnp.float32) == "float32"
     assert precision.check_dtype(np.dtype("float64")) == "float64"
 
 

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..data import LARGEST, check_finite
 from ..network import Dataset
 from ..responses import reweighted
 from .devices import ROW_FIELDS
@@ -134,12 +135,12 @@ class RowSource:
         for k, chunk in enumerate(self.chunks):
             for start in range(0, len(chunk), window):
                 block = self.read(k, start, min(start + window, len(chunk)))
-                bad = ~np.isfinite(block)
+                bad = ~np.isfinite(block) | (np.abs(block) > LARGEST)
                 if bad.any():
                     row, col = np.argwhere(bad)[0]
                     raise ValueError(
-                        f"X has a non-finite value ({block[row, col]}) at row {int(self.starts[k]) + start + row}, "
-                        f"column {col}; remove or impute it first"
+                        f"X has a value of {block[row, col]:.3g} at row {int(self.starts[k]) + start + row}, column "
+                        f"{col}: values must be finite and at most {LARGEST:.0e} in size; remove, impute or rescale it"
                     )
                 block -= reference
                 total += block.sum(axis=0)
@@ -236,10 +237,7 @@ def prepare_rows(model, X, y, offset=None, trials=None, weights=None, exposure=N
             raise ValueError("exposure= needs a log link and positive values (it adds log(exposure) to the offset)")
         offset = offset + np.log(exposure)
     for name, values in (("y", y), ("offset", offset), ("trials", trials)):
-        if not np.all(np.isfinite(values)):
-            raise ValueError(
-                f"{name} has non-finite values (first at row {int(np.flatnonzero(~np.isfinite(values))[0])})"
-            )
+        check_finite(values, name)
     summary = model.family.validate(y, trials if trials_given else None)
     if weights is not None:
         weights = as_row_vector(weights, n, "weights")
