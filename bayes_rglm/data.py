@@ -42,9 +42,10 @@ def _is_number(value) -> bool:
     return True
 
 
-def _first_bad(mask: np.ndarray) -> tuple:
-    index = np.argwhere(mask)[0]
-    return tuple(int(i) for i in index)
+def _first_bad(mask: np.ndarray) -> tuple[tuple, str]:
+    """The index of ``mask``'s first True entry, and where it is in words (``"row 3, column 1"``)."""
+    where = tuple(int(i) for i in np.argwhere(mask)[0])
+    return where, f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
 
 
 # The largest magnitude accepted in X, y, offset, trials and weights: the fits square values and sum
@@ -53,18 +54,17 @@ LARGEST = 1e100
 
 
 def check_finite(values: np.ndarray, argument: str) -> None:
+    """A ValueError naming ``argument`` and the first entry that is NaN, infinite or past :data:`LARGEST`."""
     bad = ~np.isfinite(values)
     if bad.any():
-        where = _first_bad(bad)
-        at = f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
+        where, at = _first_bad(bad)
         raise ValueError(
             f"{argument} has a non-finite value ({float(values[where])}) at {at}; "
             f"{int(bad.sum())} in all. Remove or impute NaN/inf before fitting."
         )
     huge = np.abs(values) > LARGEST
     if huge.any():
-        where = _first_bad(huge)
-        at = f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
+        where, at = _first_bad(huge)
         raise ValueError(
             f"{argument} has a value of {float(values[where]):.3g} at {at}, beyond the {LARGEST:.0e} in size that "
             f"a fit can square and sum in float64 ({int(huge.sum())} in all); rescale it, e.g. divide the "

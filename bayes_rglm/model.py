@@ -23,12 +23,11 @@ from __future__ import annotations
 from .formula import FormulaDesign
 from .inference import fit as _fit
 from .network import Network
-from .precision import scoped, scoped_methods
+from .precision import scoped
 from .results import Fit
 from .serialize import model_arguments, model_to_dict, read_fit
 
 
-@scoped_methods()
 class RGLM(Network):
     """A recursive GLM: hidden GLM layers feeding an exponential-family output layer.
 

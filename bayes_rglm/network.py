@@ -36,7 +36,6 @@ import numpyro.distributions as dist
 from .data import as_design, as_vector, as_weights, first_violation, is_dataframe
 from .families import DataSummary, Family, get_family, resolve_link
 from .links import Link, get_link
-from .precision import scoped_methods
 from .priors import GaussianPrior, default_prior
 from .responses import reweighted
 
@@ -88,7 +87,6 @@ def _check_activations(activation, depth: int) -> tuple[Link, ...]:
     return tuple(get_link(a, "activation") for a in activation)
 
 
-@scoped_methods()
 @dataclass(frozen=True, init=False)
 class Network:
     """A recursive GLM's structure and density: hidden GLM layers feeding an exponential-family output layer.
@@ -293,7 +291,8 @@ class Network:
         inside the plate ``data`` (subsampled when ``batch_size`` is given, so
         the likelihood is scaled by ``N / batch_size``), with prior ``weights``
         as in :meth:`log_likelihood`.  ``n_classes`` is
-        needed for categorical/ordinal families when ``y`` is None.
+        needed for categorical/ordinal families when ``y`` is None.  Like the other JAX-level methods
+        it computes in the caller's precision (numpyro's ``MCMC`` under the user's own x64 setting).
         """
         n, n_features = X.shape
         if n_classes is None:
@@ -320,8 +319,12 @@ class Network:
             if use_prior:
                 numpyro.factor(f"{nuisance.name}_prior", jnp.sum(nuisance.prior_for(summary).log_prob(value)))
             params[nuisance.name] = value
-        offset = jnp.zeros(n) if offset is None else offset
-        trials = jnp.ones(n) if trials is None else trials
+        # Device arrays: the plate's index is traced, and numpy arrays cannot be indexed by it.
+        X = jnp.asarray(X)
+        y = None if y is None else jnp.asarray(y)
+        weights = None if weights is None else jnp.asarray(weights)
+        offset = jnp.zeros(n) if offset is None else jnp.asarray(offset)
+        trials = jnp.ones(n) if trials is None else jnp.asarray(trials)
         with numpyro.plate("data", n, subsample_size=batch_size) as index:
             X_b, offset_b, trials_b = X[index], offset[index], trials[index]
             y_b = None if y is None else y[index]

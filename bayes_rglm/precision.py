@@ -3,11 +3,14 @@
 JAX's default dtype is one process-wide flag, ``jax_enable_x64``.  bayes_rglm
 never sets it: importing the library changes no JAX setting, and a user's own
 float32 JAX code keeps its precision and speed.  Instead every public entry
-point (:func:`bayes_rglm.fit`, the methods of :class:`~bayes_rglm.Fit` and of
-the model, :func:`~bayes_rglm.load`, the scikit-learn estimators, the command)
-runs its work inside :func:`scope`, which turns x64 on or off for the duration
+point (:func:`bayes_rglm.fit` and ``RGLM.fit``, the methods of
+:class:`~bayes_rglm.Fit`, :func:`~bayes_rglm.load`, the scikit-learn
+estimators, the command) runs its work inside :func:`scope`, which turns x64 on or off for the duration
 of the call only (``jax.enable_x64`` as a context manager; it is thread-local,
-so a worker thread enters the scope again).
+so a worker thread enters the scope again).  The model's JAX-level building
+blocks (``RGLM.numpyro_model``, ``log_likelihood``, ``linear_predictor``) are
+not scoped: they run inside the caller's own JAX programs (numpyro's ``MCMC``,
+a user's ``jax.jit``) and compute in the caller's precision.
 
 ``dtype="float64"`` (the default) is what the R parity tests hold to many
 digits.  ``dtype="float32"`` runs the whole fit with x64 off: data, parameters

@@ -10,8 +10,8 @@ What is measured
 ----------------
 The same regression problem for every implementation: ``X`` (N, 20) standard
 normal, ``y`` from a fixed random 20-50-1 tanh network plus Gaussian noise
-(sd 0.3), all float64 (bayes_rglm switches JAX to 64-bit on import, so every
-worker enables ``jax_enable_x64``).  The model is the same in all three:
+(sd 0.3), all float64 (bayes_rglm computes in float64 by default, so every
+worker enables ``jax_enable_x64`` for its peers).  The model is the same in all three:
 Normal(0, 1) priors on every weight and bias, a Gaussian likelihood with
 ``sigma ~ HalfNormal(2.5 sd(y))``, a mean-field Gaussian variational family
 (numpyro ``AutoNormal`` or hand-written), one-sample reparameterised ELBO,
@@ -616,8 +616,8 @@ def render(results: list[dict], checks: dict, args, elapsed: float, load) -> str
         f"{elapsed:.0f} s in all.",
         "",
         "**What is measured.** Gaussian regression with a 20-50-1 tanh network (X standard normal, y from a fixed "
-        f"random network of that shape plus N(0, {NOISE}^2) noise; float64 everywhere, as bayes_rglm enables "
-        "`jax_enable_x64`). Same model in all three: Normal(0, 1) priors on all weights and biases, "
+        f"random network of that shape plus N(0, {NOISE}^2) noise; float64 everywhere, bayes_rglm's default, with "
+        "`jax_enable_x64` on for the peers). Same model in all three: Normal(0, 1) priors on all weights and biases, "
         "sigma ~ HalfNormal(2.5 sd(y)), mean-field Gaussian guide, one-sample ELBO, Adam, "
         f"{args.batch} rows per step. *bayes_rglm*: `RGLM('gaussian', hidden=(50,), activation='tanh', "
         "prior=GaussianPrior(scale=1.0)).fit(X, y, method='svi', batch_size=1024, num_steps=S, guide='normal', "

@@ -1,4 +1,5 @@
-"""Smoke test of benchmarks/glm_mle.py: it runs, writes its section, and every library reaches one optimum."""
+"""Smoke tests of benchmarks/glm_mle.py (every library reaches one optimum) and benchmarks/precision.py (float32 stays
+close to float64); each runs and writes its section."""
 
 import re
 import subprocess
@@ -40,3 +41,20 @@ def test_glm_mle_quick(tmp_path):
 
     # No recompilation: zero XLA compilations after the first bayes_rglm fit, for both families.
     assert len(re.findall(r"; 0 compilations after the first fit", text)) == len(FAMILIES)
+
+
+@pytest.mark.slow
+def test_precision_quick(tmp_path):
+    out = tmp_path / "B.md"
+    out.write_text("# Benchmarks\n\n<!-- precision:start -->\nstale\n<!-- precision:end -->\n")
+    script = SCRIPT.parent / "precision.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(out)], capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    text = out.read_text()
+    assert "stale" not in text and text.count("<!-- precision:start -->") == 1
+    assert len(re.findall(r"^\| [^|]+ \| float32 \|", text, flags=re.M)) == 2
+    distance = float(re.search(r"coefficients within ([\d.e+-]+) SE", text).group(1))
+    assert distance < 0.05  # float32 keeps the MLE to a small fraction of a standard error
+    assert re.search(r"\d[\d,]* steps/s \(\d+\.\d+x float64\)", text)

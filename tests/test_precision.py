@@ -161,3 +161,21 @@ def test_warnings_point_at_the_users_line_through_every_wrapper():
     for record in (*aliasing, *separation):
         if issubclass(record.category, (br.AliasingWarning, br.SeparationWarning)):
             assert record.filename == __file__, record.filename
+
+
+def test_numpyro_model_follows_the_callers_precision(logistic):
+    """RGLM.numpyro_model runs inside the user's own numpyro program, in the user's precision (numpy X
+    included: the plate's traced index needs device arrays)."""
+    from numpyro.infer import MCMC, NUTS
+
+    X, y = logistic
+    model = br.RGLM("bernoulli")
+
+    def draws():
+        mcmc = MCMC(NUTS(model.numpyro_model), num_warmup=50, num_samples=50, progress_bar=False)
+        mcmc.run(jax.random.PRNGKey(0), X[:60], y=y[:60])
+        return mcmc.get_samples()["w0"]
+
+    assert draws().dtype == jnp.float32
+    with jax.enable_x64(True):
+        assert draws().dtype == jnp.float64
