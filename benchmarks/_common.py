@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -113,3 +114,10 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def timed(call):
+    """``(seconds, result)`` of ``call()``: the whole call as a user waits for it."""
+    started = time.perf_counter()
+    out = call()
+    return time.perf_counter() - started, out

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import footer, load_average, versions, write_section
+from _common import footer, load_average, timed, versions, write_section
 
 START, END = "<!-- gpu:start -->", "<!-- gpu:end -->"
 REPO = Path(__file__).resolve().parents[1]
@@ -34,12 +34,6 @@ def _net(n, p, family, seed=0):
     if family == "bernoulli":
         return X, (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
     return X, eta + 0.3 * rng.standard_normal(n)
-
-
-def _timed(call):
-    started = time.perf_counter()
-    fit = call()
-    return time.perf_counter() - started, fit
 
 
 def main() -> int:
@@ -60,8 +54,8 @@ def main() -> int:
     mlp = br.RGLM("bernoulli", hidden=(50,), activation="tanh", prior=prior)
     objective = {}
     for dtype in ("float64", "float32"):
-        first, _ = _timed(lambda: mlp.fit(X, y, method="map", dtype=dtype))  # noqa: B023 - called at once
-        again, fit = _timed(lambda: mlp.fit(X, y, method="map", seed=1, dtype=dtype))  # noqa: B023
+        first, _ = timed(lambda: mlp.fit(X, y, method="map", dtype=dtype))  # noqa: B023 - called at once
+        again, fit = timed(lambda: mlp.fit(X, y, method="map", seed=1, dtype=dtype))  # noqa: B023
         objective[dtype] = fit.info["objective"]
         note = f"objective {fit.info['objective']:.6g}"
         if dtype == "float32":
@@ -72,8 +66,8 @@ def main() -> int:
     net = br.RGLM("gaussian", hidden=(50,), activation="tanh", prior=prior)
     kw = {"method": "svi", "batch_size": 1024, "num_samples": 10, "progress": False}
     for dtype in ("float64", "float32"):
-        first, _ = _timed(lambda: net.fit(X, y, num_steps=1000, dtype=dtype, **kw))  # noqa: B023
-        again, fit = _timed(lambda: net.fit(X, y, num_steps=2000 if q else 5000, seed=1, dtype=dtype, **kw))  # noqa: B023
+        first, _ = timed(lambda: net.fit(X, y, num_steps=1000, dtype=dtype, **kw))  # noqa: B023
+        again, fit = timed(lambda: net.fit(X, y, num_steps=2000 if q else 5000, seed=1, dtype=dtype, **kw))  # noqa: B023
         rows.append(
             (
                 "SVI 20-50-1 tanh Gaussian, batch 1,024",
@@ -89,8 +83,8 @@ def main() -> int:
     X = rng.standard_normal((100_000 if q else 1_000_000, 50))
     y = rng.poisson(np.exp(0.5 + X @ rng.normal(0, 0.05, 50))).astype(float)
     glm = br.RGLM("poisson")
-    first, _ = _timed(lambda: glm.fit(X, y, method="mle"))
-    again, fit = _timed(lambda: glm.fit(X, y, method="mle", seed=1))
+    first, _ = timed(lambda: glm.fit(X, y, method="mle"))
+    again, fit = timed(lambda: glm.fit(X, y, method="mle", seed=1))
     rows.append(
         (
             "MLE Poisson GLM, 50 columns",
@@ -109,8 +103,8 @@ def main() -> int:
     kw = {"method": "nuts", "num_chains": 4, "chain_method": "vectorized", "progress": False}
     if q:
         kw.update(num_warmup=200, num_samples=200)
-    first, _ = _timed(lambda: bnn.fit(x, y, **kw))
-    again, fit = _timed(lambda: bnn.fit(x, y, seed=1, **kw))
+    first, _ = timed(lambda: bnn.fit(x, y, **kw))
+    again, fit = timed(lambda: bnn.fit(x, y, seed=1, **kw))
     rows.append(
         (
             "NUTS 1-10-1 tanh BNN, 4 vectorised chains x (1,000 + 1,000)",

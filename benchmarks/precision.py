@@ -24,17 +24,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import footer, load_average, versions, write_section
+from _common import footer, load_average, timed, versions, write_section
 
 START, END = "<!-- precision:start -->", "<!-- precision:end -->"
 REPO = Path(__file__).resolve().parents[1]
 DTYPES = ("float64", "float32")
-
-
-def _timed(call):
-    started = time.perf_counter()
-    out = call()
-    return time.perf_counter() - started, out
 
 
 def main() -> int:
@@ -56,8 +50,8 @@ def main() -> int:
     y = (rng.random(n) < 1 / (1 + np.exp(-(0.2 + X @ rng.normal(0, 0.3, 20))))).astype(float)
     glm, fits = br.RGLM("bernoulli"), {}
     for dtype in DTYPES:
-        first, _ = _timed(lambda: glm.fit(X, y, method="mle", dtype=dtype))  # noqa: B023 - called at once
-        again, fits[dtype] = _timed(lambda: glm.fit(X, y, method="mle", seed=1, dtype=dtype))  # noqa: B023
+        first, _ = timed(lambda: glm.fit(X, y, method="mle", dtype=dtype))  # noqa: B023 - called at once
+        again, fits[dtype] = timed(lambda: glm.fit(X, y, method="mle", seed=1, dtype=dtype))  # noqa: B023
         rows.append((f"logistic MLE, {n:,} x 20", dtype, first, again))
     a, b = fits["float64"], fits["float32"]
     coef = float(np.max(np.abs(a.params["w0"] - b.params["w0"]) / a.bse["w0"]))
@@ -74,8 +68,8 @@ def main() -> int:
     kw = {"method": "svi", "batch_size": 1024, "num_samples": 10, "progress": False}
     rates = {}
     for dtype in DTYPES:
-        first, _ = _timed(lambda: net.fit(X, y, num_steps=1000, dtype=dtype, **kw))  # noqa: B023
-        again, fit = _timed(lambda: net.fit(X, y, num_steps=3000, seed=1, dtype=dtype, **kw))  # noqa: B023
+        first, _ = timed(lambda: net.fit(X, y, num_steps=1000, dtype=dtype, **kw))  # noqa: B023
+        again, fit = timed(lambda: net.fit(X, y, num_steps=3000, seed=1, dtype=dtype, **kw))  # noqa: B023
         rates[dtype] = fit.info["steps_per_second"]
         note = f"{rates[dtype]:,.0f} steps/s"
         if dtype == "float32":

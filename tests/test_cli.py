@@ -136,7 +136,8 @@ def test_a_failure_while_writing_leaves_no_trace(tmp_path, monkeypatch):
 # The command as its console script runs it, with one plot made slow (30 s), so that the SIGINT below lands
 # while the results are being written whatever the machine's load.
 _SLOW_WRITE = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal (a background shell ignores SIGINT)
 from bayes_rglm import plots
 from bayes_rglm.cli import main
 draw = plots.coefficients

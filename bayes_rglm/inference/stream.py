@@ -138,9 +138,11 @@ class RowSource:
                 bad = ~np.isfinite(block) | (np.abs(block) > LARGEST)
                 if bad.any():
                     row, col = np.argwhere(bad)[0]
+                    value = block[row, col]
+                    what = "a non-finite value" if not np.isfinite(value) else f"a value past {LARGEST:.0e} in size"
                     raise ValueError(
-                        f"X has a value of {block[row, col]:.3g} at row {int(self.starts[k]) + start + row}, column "
-                        f"{col}: values must be finite and at most {LARGEST:.0e} in size; remove, impute or rescale it"
+                        f"X has {what} ({value:.3g}) at row {int(self.starts[k]) + start + row}, column {col}; "
+                        "remove or impute it, or rescale the column (a fit squares and sums values in float64)"
                     )
                 block -= reference
                 total += block.sum(axis=0)
