@@ -44,3 +44,20 @@ def test_guard_clears_compiled_programs_only_past_the_threshold(monkeypatch, sha
         assert abs(before - after) < 20
         assert cached.cache_info().currsize == 1
         assert functions[0]._cache_size() == 1
+
+
+def test_compiler_options_by_program_kind():
+    """Small programs: optimisation level 0 and the elemental kernel emitter; depth-0 (matmul-bound)
+    programs: the emitter only; others: XLA's defaults."""
+    quick = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+    assert runtime.compiler_options(small=True) == quick
+    assert runtime.compiler_options(small=False, matmul_bound=True) == {"xla_cpu_use_fusion_emitters": False}
+    assert runtime.compiler_options(small=False) == {}
+
+
+def test_an_option_this_jaxlib_does_not_know_is_left_out(monkeypatch):
+    monkeypatch.setattr(runtime, "_SIMPLE_KERNELS", {"xla_cpu_no_such_option_here": True})
+    assert runtime.compiler_options(small=False, matmul_bound=True) == {}
+    assert runtime.compiler_options(small=True) == {"xla_backend_optimization_level": 0}
+    # and the program compiles and runs
+    assert float(runtime.jit(lambda x: x * 2.0, small=True, matmul_bound=True)(jnp.ones(()))) == 2.0

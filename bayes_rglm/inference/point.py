@@ -152,7 +152,7 @@ def _compiled_fit(
         precision = last if model.depth > 0 else None
         return solution, pointwise, information(theta_c, problem, last), jacobian(theta_c), original, precision
 
-    return jit(traced_over(layout.mesh, run), small)
+    return jit(traced_over(layout.mesh, run), small, matmul_bound=model.depth == 0)
 
 
 @compiled_cache(maxsize=64)
@@ -166,7 +166,7 @@ def _compiled_information(layout: Layout, use_prior: bool):
     def run(theta, problem):
         return hessian(layout.ravel(layout.constrain(layout.unravel(theta))[0]), problem)
 
-    return jax.jit(traced_over(layout.mesh, run))
+    return jit(traced_over(layout.mesh, run), small=False, matmul_bound=layout.model.depth == 0)
 
 
 class Optimum(NamedTuple):
@@ -269,7 +269,8 @@ def _compiled_fit_batch(
     layout: Layout, use_prior: bool, max_iter: int, tol: float, polish: bool, small: bool, gtol: float = GTOL_DEEP
 ):
     """:func:`_compiled_fit` vmapped over starting points: ``(theta0s, problem) -> solutions``, one program."""
-    return jit(jax.vmap(_compiled_fit(layout, use_prior, max_iter, tol, polish, gtol=gtol), (0, None)), small)
+    fit = _compiled_fit(layout, use_prior, max_iter, tol, polish, gtol=gtol)
+    return jit(jax.vmap(fit, (0, None)), small, matmul_bound=layout.model.depth == 0)
 
 
 def optimise_batch(
