@@ -75,7 +75,7 @@ def _compiled_rows(layout: Layout):
 
     def pointwise(theta, problem):
         params = layout.unravel(theta)
-        return model.log_likelihood(params, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        return model.log_likelihood(params, *problem.rows)
 
     def eta(theta, problem):
         return model.linear_predictor(layout.unravel(theta), problem.X, problem.offset)[:, 0]

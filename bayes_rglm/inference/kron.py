@@ -93,7 +93,7 @@ def _compiled_factors(layout: Layout):
                 G.append(jnp.sum(curvature[layer], axis=0))
             return A, G, jnp.sum(counted)
 
-        A, G, n = sum_over_rows(block, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        A, G, n = sum_over_rows(block, *problem.rows)
         return [a / n for a in A], G
 
     return jax.jit(traced_over(layout.mesh, run))

@@ -112,11 +112,10 @@ def _compiled_sub_hessian(layout: Layout, indices: tuple):
             return theta.at[where].set(sub)
 
         def block(X, y, offset, trials, weights):
-            rows = problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
+            rows = problem.with_rows(X, y, offset, trials, weights)
             return jax.hessian(lambda sub: likelihood(at(sub), rows))(theta[where])
 
-        data = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
-        return sum_over_rows(block, *data) + jax.hessian(lambda sub: prior(at(sub), problem))(theta[where])
+        return sum_over_rows(block, *problem.rows) + jax.hessian(lambda sub: prior(at(sub), problem))(theta[where])
 
     return jax.jit(traced_over(layout.mesh, run))
 

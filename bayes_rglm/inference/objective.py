@@ -71,20 +71,14 @@ def blocked_density(layout: Layout, use_prior: bool, unconstrained: bool):
     likelihood = negative_log_density(layout, False, unconstrained)
     prior = negative_log_prior(layout, unconstrained)
 
-    def rows_of(problem, X, y, offset, trials, weights):
-        return problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
-
-    def arrays(problem):
-        return problem.X, problem.y, problem.offset, problem.trials, problem.weights
-
     def value(theta, problem: Problem):
-        total = sum_over_rows(lambda *a: likelihood(theta, rows_of(problem, *a)), *arrays(problem))
+        total = sum_over_rows(lambda *a: likelihood(theta, problem.with_rows(*a)), *problem.rows)
         total = total - problem.base
         return total + prior(theta, problem) if use_prior else total
 
     def value_and_grad(theta, problem: Problem):
-        block = jax.value_and_grad(lambda t, *a: likelihood(t, rows_of(problem, *a)))
-        total, grad = sum_over_rows(lambda *a: block(theta, *a), *arrays(problem))
+        block = jax.value_and_grad(lambda t, *a: likelihood(t, problem.with_rows(*a)))
+        total, grad = sum_over_rows(lambda *a: block(theta, *a), *problem.rows)
         total = total - problem.base
         if use_prior:
             prior_value, prior_grad = jax.value_and_grad(prior)(theta, problem)
@@ -117,7 +111,7 @@ def density_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, gg
 
     def derivatives(theta, problem: Problem):
         def block(t, X, y, offset, trials, weights):
-            rows = problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
+            rows = problem.with_rows(X, y, offset, trials, weights)
             if not ggn:
                 return likelihood(t, rows)
             params = _params(layout, t, unconstrained)
@@ -128,7 +122,7 @@ def density_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, gg
         outputs = layout.shapes[f"w{model.depth}"][-1]
         units = p + sum(model.hidden) + outputs  # values per row that each of the P tangents carries
         chunk = hessian_chunk(n, theta.size, units)
-        arrays = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        arrays = problem.rows
         value, grad, hess = blocked_derivatives(block, theta, arrays, chunk)
         value = value - problem.base
         if use_prior:
@@ -253,7 +247,7 @@ def depth0_derivatives(layout: Layout, use_prior: bool, unconstrained: bool, hes
                     sums["x_ev"] = jnp.einsum("ij,iam->jam", X, h_ev)
             return sums
 
-        sums = sum_over_rows(block_sums, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        sums = sum_over_rows(block_sums, *problem.rows)
         value = sums["value"] - problem.base  # the kernel's sum, plus the y-only base term
         grad_parts = [sums["g_w"].T.ravel()]
         if bias:

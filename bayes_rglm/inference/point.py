@@ -143,7 +143,7 @@ def _compiled_fit(
         theta_c = layout.ravel(standardised)
         original = layout.ravel(to_original(standardised, problem.shift, problem.scale))
         # Pointwise log-likelihood at the optimum (padding rows count as 0): the separation check uses it.
-        arrays = (problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        arrays = problem.rows
         pointwise = map_over_rows(lambda *r: model.log_likelihood(standardised, *r), *arrays)
         if n_params > MAX_COVARIANCE:
             return solution, pointwise, None, None, original, None

@@ -48,6 +48,16 @@ class Problem(NamedTuple):
     scale: jax.Array
     base: jax.Array  # sum over the data rows of the family's log_base(y, trials), added to the kernel's sum
 
+    @property
+    def rows(self) -> tuple:
+        """The per-row arrays ``(X, y, offset, trials, weights)``, as :func:`~.blocks.sum_over_rows` takes them."""
+        return self.X, self.y, self.offset, self.trials, self.weights
+
+    def with_rows(self, X, y, offset, trials, weights) -> Problem:
+        """This problem restricted to some rows (a block of :func:`~.blocks.sum_over_rows`): the y-only base
+        term, a sum over every row, is left out (0)."""
+        return self._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
+
 
 def padded_size(n: int) -> int:
     """Rows padded to :func:`bayes_rglm.runtime.bucket` (8 sizes per power of two, at most 12.5% padding).

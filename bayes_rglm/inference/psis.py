@@ -64,10 +64,10 @@ def _compiled_log_joint(layout: Layout, linearised: bool):
         params, log_jacobian = jax.vmap(lambda t: layout.constrain(layout.unravel(t)))(thetas)
 
         def rows_sum(X, y, offset, trials, weights):
-            rows = problem._replace(X=X, y=y, offset=offset, trials=trials, weights=weights, base=jnp.zeros(()))
+            rows = problem.with_rows(X, y, offset, trials, weights)
             return jax.vmap(lambda p: layout.log_likelihood(p, rows, anchor=anchor))(params)
 
-        loglik = sum_over_rows(rows_sum, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+        loglik = sum_over_rows(rows_sum, *problem.rows)
         prior = jax.vmap(lambda p: layout.log_prior(p, problem))(params)
         return loglik + prior + log_jacobian
 

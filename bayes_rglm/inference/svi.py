@@ -193,7 +193,7 @@ def _sharded_minibatch(layout: Layout, params: dict, problem, key, batch_rows: i
         rows_ll = model.log_likelihood(params, X[rows], y[rows], offset[rows], trials[rows], weights[rows])
         return jnp.sum(scale * rows_ll)
 
-    return over_shards(local, problem.X, problem.y, problem.offset, problem.trials, problem.weights)
+    return over_shards(local, *problem.rows)
 
 
 class Run(NamedTuple):
