@@ -91,7 +91,7 @@ def main() -> None:
     load = load_average()
     started_at = _dt.datetime.now(_dt.UTC)
     results = []
-    for method in ("sequential", "vectorized"):
+    for method in ("sequential", "parallel", "vectorized"):
         cmd = [sys.executable, __file__, "--worker", method, str(chains), str(warmup), str(samples), str(refits)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
         line = next((x for x in proc.stdout.splitlines() if x.startswith(RESULT_PREFIX)), None)

@@ -2,6 +2,7 @@
 every expected table row is there with finite numbers."""
 
 import math
+import re
 import stat
 import subprocess
 import sys
@@ -87,15 +88,22 @@ def test_nuts_bnn_quick(tmp_path):
     _check_section(text, "nuts_bnn")
 
     rows = {(c[0], c[1]): c for c in _rows(text, 17) if c[0] in ("bnn", "sin")}
-    assert set(rows) == {("sin", i) for i in ("bayes_rglm", "hand-written numpyro")}
+    implementations = {
+        "bayes_rglm (default: parallel, host threads)",
+        "bayes_rglm, chain_method='sequential'",
+        "hand-written numpyro (default: sequential on one device)",
+        "hand-written numpyro, set_host_device_count + parallel",
+    }
+    assert set(rows) == {("sin", i) for i in implementations}
     for cells in rows.values():
         ess_per_s, ess = _number(cells[2]), _number(cells[4])
         assert ess_per_s > 0 and math.isfinite(ess_per_s) and ess > 0
 
-    targets = {c[0]: c for c in _rows(text, 7) if c[0] in ("bnn", "sin")}
-    assert set(targets) == {"sin"}
+    targets = {(c[0], c[1]): c for c in _rows(text, 8) if c[0] in ("bnn", "sin")}
+    baselines = {i for i in implementations if i.startswith("hand-written")}
+    assert set(targets) == {("sin", b) for b in baselines}
     for cells in targets.values():
-        assert ("yes" in cells[1]) or ("no" in cells[1])
+        assert re.fullmatch(r"\d+\.\d\d \((yes|\*\*no\*\*)\)", cells[2]), cells[2]
 
 
 @pytest.mark.slow

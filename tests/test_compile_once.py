@@ -86,7 +86,7 @@ def test_svi_batch_size_in_another_bucket_compiles_once():
     assert counter.count >= 1
 
 
-@pytest.mark.parametrize("chain_method", ["sequential", "vectorized"])
+@pytest.mark.parametrize("chain_method", ["sequential", "parallel", "vectorized"])
 def test_nuts_refit_with_a_new_seed_and_target_accept_compiles_nothing(chain_method):
     X, y = _data(n=40)
     model = br.RGLM("poisson")

@@ -1,10 +1,20 @@
 """The No-U-Turn sampler (``method="nuts"``): numpyro's NUTS kernel, driven by one compiled program.
 
 ``num_warmup`` and ``num_samples`` per chain, ``num_chains`` (default 4),
-``chain_method`` (``"sequential"``: a ``lax.map`` over chains; ``"vectorized"``:
-a ``vmap``, all chains in lockstep; ``"parallel"``: a ``pmap`` across devices,
-sequential when there are fewer devices than chains), ``target_accept`` and
-``dense_mass``.
+``chain_method``, ``target_accept`` and ``dense_mass``.  The chain methods:
+
+* ``"parallel"`` (the default): a ``pmap`` across devices when there is one
+  per chain.  With fewer devices on CPU, each chain is a call of the one-chain
+  program from a host thread, as many at a time as there are cores (XLA runs
+  a program without holding Python's lock).  Elsewhere it is ``"sequential"``.
+  On this project's 2-core machine, threads halve the time of a BNN's two
+  chains (20.0 -> 9.6 s) and of spector's refit (0.84 -> 0.45 s).
+* ``"sequential"``: a ``lax.map`` over chains, one program, one core.
+* ``"vectorized"``: a ``vmap``, all chains in lockstep (each tree waits for
+  the deepest).
+
+``fit.info["chain_method"]`` is the method that ran and
+``fit.info["chain_threads"]`` the number of host threads.
 
 The sampler runs in the optimiser's standardised coordinates: inputs centred
 and scaled (``x_std = (x - shift) / scale``, as rstanarm centres predictors),
@@ -35,6 +45,8 @@ are not identified).
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
 import threading
 import time
 
@@ -263,19 +275,58 @@ def _compile_meanwhile(init, chunk, layout: Layout, problem: Problem, keys) -> t
     return thread
 
 
-def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, target_accept, bar):
-    """Warm-up and sampling in chunks of :data:`CHUNK_STEPS`; the kept draws ``(chain, draw, ...)`` and stats."""
+def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, target_accept, bar, threads=1):
+    """Warm-up and sampling in chunks of :data:`CHUNK_STEPS`; the kept draws ``(chain, draw, ...)`` and stats.
+
+    ``threads > 1``: each chain is its own call of the one-chain programs, ``threads`` chains at a time in
+    host threads.  XLA runs a program without holding Python's lock, so the chains run on separate cores.
+    """
     total = num_warmup + num_samples
     hyper = _hyper(total, num_warmup, target_accept)
-    states = init(starts, keys, problem, hyper[-1])
-    pieces = []
-    for done in range(0, total, CHUNK_STEPS):
-        states, out = chunk(states, problem, hyper)
-        pieces.append(jax.tree_util.tree_map(np.asarray, out))
-        if bar is not None:
-            bar.update(min(CHUNK_STEPS, total - done))
-    joined = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1)[:, num_warmup:total], *pieces)
-    return joined
+    chains = keys.shape[0]
+    lock, stop = threading.Lock(), threading.Event()
+
+    def run(starts, keys):
+        states = init(starts, keys, problem, hyper[-1])
+        pieces = []
+        for done in range(0, total, CHUNK_STEPS):
+            if stop.is_set():
+                return None
+            states, out = chunk(states, problem, hyper)
+            pieces.append(jax.tree_util.tree_map(np.asarray, out))
+            if bar is not None:
+                with lock:
+                    bar.update(min(CHUNK_STEPS, total - done))
+        return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=1)[:, num_warmup:total], *pieces)
+
+    if threads == 1:
+        return run(starts, keys)
+    dtype = precision.current()
+    starts, keys = jax.tree_util.tree_map(np.asarray, (starts, keys))  # sliced on the host: nothing to compile
+
+    def one(c):
+        with precision.scope(dtype):  # JAX's x64 setting is thread-local: enter the fit's scope here too
+            return run(*jax.tree_util.tree_map(lambda a: a[c : c + 1], (starts, keys)))
+
+    pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="bayes_rglm-chain")
+    try:
+        futures = [pool.submit(one, c) for c in range(chains)]
+        parts = [future.result() for future in futures]
+    except BaseException:  # an error in a chain, or Ctrl-C: the other chains stop at their next chunk
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *parts)
+
+
+def chain_threads(chain_method: str, num_chains: int) -> int:
+    """How many host threads run the chains: for ``"parallel"`` with fewer devices than chains on CPU, one
+    per core (at most one per chain); else 1 (the chains run in one program)."""
+    if chain_method != "parallel" or jax.local_device_count() >= num_chains or jax.default_backend() != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(num_chains, cores))
 
 
 def fit_nuts(
@@ -286,7 +337,7 @@ def fit_nuts(
     num_warmup: int = 1000,
     num_samples: int = 1000,
     num_chains: int = 4,
-    chain_method: str = "sequential",
+    chain_method: str = "parallel",
     target_accept: float = 0.8,
     dense_mass: bool = False,
     max_tree_depth: int = 10,
@@ -303,9 +354,13 @@ def fit_nuts(
         raise ValueError(f"init={init!r} is not known; use 'map' (default) or 'prior'")
     if model.prior.hierarchical and init == "map":
         raise ValueError("init='map' is not available with a hierarchical prior (its MAP does not exist)")
+    threads = chain_threads(chain_method, num_chains)
+    program = chain_method
     if chain_method == "parallel" and jax.local_device_count() < num_chains:
-        # As numpyro does: too few devices for one chain each, so the chains run one after another.
-        chain_method = "sequential"
+        # Too few devices for one chain each (numpyro then runs the chains one after another): the
+        # sequential programs, called per chain from host threads on CPU, once for all chains elsewhere.
+        program = "sequential"
+        chain_method = "parallel" if threads > 1 else "sequential"
     # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
@@ -315,9 +370,11 @@ def fit_nuts(
     # spector): first fit 5.3 -> 4.9 s, refit 0.50 -> 0.59 s. Nets take many more steps per iteration, so
     # their sampler keeps the optimised code (ESS per second counts there).
     small = model.depth == 0 and is_small(problem.X.shape[0], layout.size)
-    init, chunk = _compiled_sampler(layout, chain_method, bool(dense_mass), int(max_tree_depth), small)
+    init, chunk = _compiled_sampler(layout, program, bool(dense_mass), int(max_tree_depth), small)
     keys = jax.random.split(jax.random.PRNGKey(seed), num_chains)
-    compiling = _compile_meanwhile(init, chunk, layout, problem, keys) if use_map else None
+    # The programs are compiled before the threads call them (else each thread would compile them).
+    shape = keys[:1] if threads > 1 else keys
+    compiling = _compile_meanwhile(init, chunk, layout, problem, shape) if use_map or threads > 1 else None
     if use_map:
         starts = _map_starts(target, seed, num_chains)
     else:  # numpyro's default: uniform in [-2, 2] on the unconstrained scale, per chain
@@ -330,10 +387,10 @@ def fit_nuts(
             # (inference.fit runs it after sampling) now, on this one, rather than after sampling.
             arviz()
         compiling.join()
-    bar = _progress(progress, num_chains, num_warmup + num_samples)
+    bar = _progress(progress, num_chains, num_warmup + num_samples, threads)
     starts = {k: jnp.asarray(v, float) for k, v in starts.items()}
     unconstrained, extra = _run_chains(
-        init, chunk, starts, keys, problem, int(num_warmup), int(num_samples), target_accept, bar
+        init, chunk, starts, keys, problem, int(num_warmup), int(num_samples), target_accept, bar, threads
     )
     if bar is not None:
         bar.close()
@@ -355,6 +412,7 @@ def fit_nuts(
         "num_samples": num_samples,
         "num_chains": num_chains,
         "chain_method": chain_method,
+        "chain_threads": threads,
         "init": "map" if use_map else "prior (as numpyro's default: uniform in [-2, 2], unconstrained)",
         "coordinates": "standardised inputs (centred and scaled), mapped back exactly",
         "time": elapsed,
@@ -365,7 +423,8 @@ def fit_nuts(
     return Estimate(params, samples, None, info)
 
 
-def _progress(progress, chains: int, per_chain: int):
+def _progress(progress, chains: int, per_chain: int, threads: int):
+    """A tqdm bar over the iterations of all chains together (each chain's in turn when ``threads`` is 1)."""
     import sys
 
     show = sys.stderr.isatty() if progress is None else bool(progress)
@@ -373,7 +432,9 @@ def _progress(progress, chains: int, per_chain: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=per_chain, desc=f"NUTS, {chains} chains", unit="it")
+    if threads == 1:
+        return tqdm(total=per_chain, desc=f"NUTS, {chains} chains", unit="it")
+    return tqdm(total=chains * per_chain, desc=f"NUTS, {chains} chains, {threads} at a time", unit="it")
 
 
 __all__ = ["fit_nuts", "DiagnosticsWarning"]
