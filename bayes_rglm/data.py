@@ -42,10 +42,11 @@ def _is_number(value) -> bool:
     return True
 
 
-def _first_bad(mask: np.ndarray) -> tuple[tuple, str]:
-    """The index of ``mask``'s first True entry, and where it is in words (``"row 3, column 1"``)."""
+def _first_bad(mask: np.ndarray, first_row: int = 0) -> tuple[tuple, str]:
+    """The index of ``mask``'s first True entry, and where it is in words (``"row 3, column 1"``), its row
+    counted from ``first_row``."""
     where = tuple(int(i) for i in np.argwhere(mask)[0])
-    return where, f"row {where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
+    return where, f"row {first_row + where[0]}" + (f", column {where[1]}" if len(where) > 1 else "")
 
 
 # The largest magnitude accepted in X, y, offset, trials and weights: the fits square values and sum
@@ -53,8 +54,10 @@ def _first_bad(mask: np.ndarray) -> tuple[tuple, str]:
 LARGEST = 1e100
 
 
-def check_finite(values: np.ndarray, argument: str) -> None:
-    """A ValueError naming ``argument`` and the first entry that is NaN, infinite or past :data:`LARGEST`."""
+def check_finite(values: np.ndarray, argument: str, first_row: int = 0) -> None:
+    """A ValueError naming ``argument`` and the first entry that is NaN, infinite or past :data:`LARGEST`.
+
+    ``first_row``: the row number of ``values``'s first row in the whole argument (for a block of it)."""
     values = np.asarray(values)
     if values.size == 0 or (values.max() <= LARGEST and values.min() >= -LARGEST):
         # Two reductions and no temporaries (NaN propagates through max and min and fails both tests):
@@ -62,14 +65,14 @@ def check_finite(values: np.ndarray, argument: str) -> None:
         return
     bad = ~np.isfinite(values)
     if bad.any():
-        where, at = _first_bad(bad)
+        where, at = _first_bad(bad, first_row)
         raise ValueError(
             f"{argument} has a non-finite value ({float(values[where])}) at {at}; "
             f"{int(bad.sum())} in all. Remove or impute NaN/inf before fitting."
         )
     huge = np.abs(values) > LARGEST
     if huge.any():
-        where, at = _first_bad(huge)
+        where, at = _first_bad(huge, first_row)
         raise ValueError(
             f"{argument} has a value of {float(values[where]):.3g} at {at}, beyond the {LARGEST:.0e} in size that "
             f"a fit can square and sum in float64 ({int(huge.sum())} in all); rescale it, e.g. divide the "

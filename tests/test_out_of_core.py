@@ -89,6 +89,13 @@ def test_a_window_is_read_whole_with_its_own_rows():
         (lambda f: np.load(f / "Xi.npy", mmap_mode="r"), {}, ValueError, "dtype int64"),
         (lambda f: np.load(f / "Xnan.npy", mmap_mode="r"), {}, ValueError, "non-finite value .* row 4321, column 2"),
         (lambda f: [np.zeros((10, 3)), np.zeros((10, 2))], {}, ValueError, "chunk 1 has 2 columns"),
+        # Rows are counted over the chunks: the second chunk's row 3 is row 13.
+        (
+            lambda f: [np.zeros((10, 3)), np.eye(10, 3, -3) * 1e200],
+            {"y": np.ones(20)},
+            ValueError,
+            "1e\\+200 at row 13, column 0",
+        ),
         (lambda f: [np.zeros(10)], {}, None, None),  # 1-D chunks are not out-of-core input: the usual checks
         (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"method": "map"}, ValueError, "method='svi'"),
         (lambda f: np.load(f / "X.npy", mmap_mode="r"), {"devices": 1}, ValueError, "one device"),

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data import LARGEST, check_finite
+from ..data import check_finite
 from ..network import Dataset
 from ..responses import reweighted
 from .devices import ROW_FIELDS
@@ -135,15 +135,7 @@ class RowSource:
         for k, chunk in enumerate(self.chunks):
             for start in range(0, len(chunk), window):
                 block = self.read(k, start, min(start + window, len(chunk)))
-                bad = ~np.isfinite(block) | (np.abs(block) > LARGEST)
-                if bad.any():
-                    row, col = np.argwhere(bad)[0]
-                    value = block[row, col]
-                    what = "a non-finite value" if not np.isfinite(value) else f"a value past {LARGEST:.0e} in size"
-                    raise ValueError(
-                        f"X has {what} ({value:.3g}) at row {int(self.starts[k]) + start + row}, column {col}; "
-                        "remove or impute it, or rescale the column (a fit squares and sums values in float64)"
-                    )
+                check_finite(block, "X", first_row=int(self.starts[k]) + start)
                 block -= reference
                 total += block.sum(axis=0)
                 squares += np.einsum("ij,ij->j", block, block)
