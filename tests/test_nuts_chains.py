@@ -122,3 +122,14 @@ def test_an_error_in_one_chain_stops_the_fit(cores, monkeypatch):
     monkeypatch.setattr(nuts, "_compiled_sampler", failing)
     with pytest.raises(RuntimeError, match="on purpose"):
         _fit()
+
+
+def test_one_chain_runs_the_sequential_program_not_a_pmap(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("one chain needs no pmap")
+
+    monkeypatch.setattr(nuts.jax, "pmap", refuse)
+    nuts._compiled_sampler.cache_clear()
+    fit = _fit(num_chains=1)
+    assert fit.info["chain_method"] == "sequential"
+    assert fit.samples["w0"].shape == (1, 300, 2, 1)

@@ -4,7 +4,7 @@
 ``chain_method``, ``target_accept`` and ``dense_mass``.  The chain methods:
 
 * ``"parallel"`` (the default): a ``pmap`` across devices when there is one
-  per chain.  With fewer devices on CPU, each chain is a call of the one-chain
+  per chain (and more than one chain).  With fewer devices on CPU, each chain is a call of the one-chain
   program from a host thread, as many at a time as there are cores (XLA runs
   a program without holding Python's lock).  Elsewhere it is ``"sequential"``.
   On this project's 2-core machine, threads halve the time of a BNN's two
@@ -356,9 +356,9 @@ def fit_nuts(
         raise ValueError("init='map' is not available with a hierarchical prior (its MAP does not exist)")
     threads = chain_threads(chain_method, num_chains)
     program = chain_method
-    if chain_method == "parallel" and jax.local_device_count() < num_chains:
-        # Too few devices for one chain each (numpyro then runs the chains one after another): the
-        # sequential programs, called per chain from host threads on CPU, once for all chains elsewhere.
+    if chain_method == "parallel" and (num_chains == 1 or jax.local_device_count() < num_chains):
+        # One chain, or too few devices for one chain each (numpyro then runs the chains one after another):
+        # the sequential programs, called per chain from host threads on CPU, once for all chains elsewhere.
         program = "sequential"
         chain_method = "parallel" if threads > 1 else "sequential"
     # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
