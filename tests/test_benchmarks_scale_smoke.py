@@ -45,7 +45,7 @@ def test_nuts_spector_quick(tmp_path):
     out = tmp_path / "B.md"
     stdout = _run("nuts_spector.py", out)
     results = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    assert [r["chain_method"] for r in results] == ["sequential", "vectorized"]
+    assert [r["chain_method"] for r in results] == ["sequential", "parallel", "vectorized"]
     for r in results:
         assert r["first"]["compiles"] > 0
         assert all(refit["compiles"] == 0 for refit in r["refits"])
