@@ -320,13 +320,20 @@ def _run_chains(init, chunk, starts, keys, problem, num_warmup, num_samples, tar
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *parts)
 
 
-def chain_threads(chain_method: str, num_chains: int) -> int:
-    """How many host threads run the chains: for ``"parallel"`` with fewer devices than chains on CPU, one
-    per core (at most one per chain); else 1 (the chains run in one program)."""
-    if chain_method != "parallel" or jax.local_device_count() >= num_chains or jax.default_backend() != "cpu":
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(num_chains, cores))
+def _chain_plan(chain_method: str, num_chains: int) -> tuple[str, str, int]:
+    """``(program, method that runs, host threads)`` for ``chain_method``.
+
+    ``"parallel"`` is a ``pmap`` only with one device per chain (and more than one chain); otherwise the
+    chains run the sequential program, called per chain from one thread per core (at most one per
+    chain) on CPU, once for all chains elsewhere (numpyro then runs the chains one after another).
+    """
+    if chain_method != "parallel" or 1 < num_chains <= jax.local_device_count():
+        return chain_method, chain_method, 1
+    threads = 1
+    if jax.default_backend() == "cpu":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, min(num_chains, cores))
+    return "sequential", "parallel" if threads > 1 else "sequential", threads
 
 
 def fit_nuts(
@@ -354,13 +361,7 @@ def fit_nuts(
         raise ValueError(f"init={init!r} is not known; use 'map' (default) or 'prior'")
     if model.prior.hierarchical and init == "map":
         raise ValueError("init='map' is not available with a hierarchical prior (its MAP does not exist)")
-    threads = chain_threads(chain_method, num_chains)
-    program = chain_method
-    if chain_method == "parallel" and (num_chains == 1 or jax.local_device_count() < num_chains):
-        # One chain, or too few devices for one chain each (numpyro then runs the chains one after another):
-        # the sequential programs, called per chain from host threads on CPU, once for all chains elsewhere.
-        program = "sequential"
-        chain_method = "parallel" if threads > 1 else "sequential"
+    program, chain_method, threads = _chain_plan(chain_method, num_chains)
     # MAP starts: hidden layers would otherwise spend warm-up searching, and links with a restricted
     # domain (inverse, sqrt: eta and -eta give the same mean) would start in invalid or mirrored regions.
     use_map = not model.prior.hierarchical if init is None else init == "map"
