@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .runtime import one_blas_thread
+
 TOL = 1e-7  # R's glm.control / lm.fit tolerance for the QR rank
 SCREEN = 1e-6  # smallest eigenvalue of the unit-column Gram matrix above which no column is aliased
 
@@ -38,7 +40,8 @@ def aliased_columns(X: np.ndarray, intercept: bool, tol: float = TOL) -> np.ndar
         return np.zeros(X.shape[1], dtype=bool)
     design = np.c_[np.ones(X.shape[0]), X] if intercept else np.asarray(X)
     norms = np.linalg.norm(design, axis=0)
-    r = np.linalg.qr(design, mode="r")
+    with one_blas_thread():  # no BLAS threads left spinning while the fit's compiled solve runs
+        r = np.linalg.qr(design, mode="r")
     diagonal = np.zeros(design.shape[1])
     diagonal[: min(r.shape)] = np.abs(np.diag(r))
     dependent = (diagonal <= tol * norms) | (norms == 0)
@@ -50,7 +53,8 @@ def _full_rank(X: np.ndarray, intercept: bool) -> bool:
     n, p = X.shape
     if n < p + intercept:
         return False
-    gram = X.T @ X
+    with one_blas_thread():  # no BLAS threads left spinning while the fit's compiled solve runs
+        gram = X.T @ X
     if intercept:
         sums = X.sum(axis=0)
         gram = np.block([[np.full((1, 1), float(n)), sums[None, :]], [sums[:, None], gram]])

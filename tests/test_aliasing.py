@@ -112,3 +112,26 @@ def test_map_with_a_proper_prior_identifies_every_column():
         warnings.simplefilter("error", br.AliasingWarning)
         fit = br.RGLM("bernoulli").fit(X, y, method="map")
     assert np.all(np.isfinite(fit.params["w0"])) and np.all(np.isfinite(fit.bse["w0"]))
+
+
+def test_the_screen_runs_on_one_blas_thread(monkeypatch):
+    # OpenBLAS workers spin after a threaded call and slow the compiled solve that follows; the screen's
+    # Gram matrix (and the QR) must run inside runtime.one_blas_thread.
+    from threadpoolctl import threadpool_info
+
+    real, seen = aliasing_module.one_blas_thread, []
+
+    class Spy:
+        def __enter__(self):
+            self.inner = real()
+            self.inner.__enter__()
+            seen.append({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+
+        def __exit__(self, *exc):
+            return self.inner.__exit__(*exc)
+
+    monkeypatch.setattr(aliasing_module, "one_blas_thread", Spy)
+    x = np.random.default_rng(0).standard_normal((300, 4))
+    aliased_columns(x, intercept=True)  # the screen
+    aliased_columns(np.c_[x, x[:, :1]], intercept=True)  # the screen, then the QR
+    assert len(seen) == 3 and all(threads == {1} for threads in seen)
