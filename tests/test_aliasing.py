@@ -7,6 +7,7 @@ singularities").
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import numpy as np
@@ -16,6 +17,7 @@ from test_weights import CASES, load
 
 import bayes_rglm as br
 from bayes_rglm import aliasing as aliasing_module
+from bayes_rglm import inference
 from bayes_rglm.aliasing import _full_rank, aliased_columns
 
 
@@ -68,13 +70,49 @@ def test_more_columns_than_rows_never_reports_false_certainty():
     np.testing.assert_allclose(fit.predict(X), y, rtol=1e-6)  # saturated: mu = y
 
 
-def test_a_saturated_dispersion_model_is_refused():
+def test_a_saturated_dispersion_model_is_refused(monkeypatch):
     rng = np.random.default_rng(2)
     X, y = rng.standard_normal((20, 30)), rng.normal(size=20)
+    built = []
+    monkeypatch.setattr(inference, "build", lambda *a, **k: built.append(1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", br.AliasingWarning)
-        with pytest.raises(ValueError, match="maximum-likelihood sigma is 0"):
+        with pytest.raises(ValueError, match="maximum-likelihood dispersion is 0"):
             br.RGLM("gaussian").fit(X, y, method="mle")
+        with pytest.raises(ValueError, match="maximum-likelihood dispersion is 0"):
+            br.RGLM("gamma").fit(X, np.exp(y), method="mle")
+    assert built == []  # refused before the data are standardised, padded or anything is compiled
+
+
+def test_the_screen_runs_beside_the_standardisation(monkeypatch):
+    # Depth-0 MLE: the aliasing screen runs in a worker thread while the target is built, and the target is
+    # built again without the aliased columns only where there are some.
+    threads, builds, started = [], [], threading.Event()
+    real_screen, real_build = inference.aliased_columns, inference.build
+
+    def screen(*args):
+        # Waits (in its thread) until the build has begun: it did only if the two run side by side.
+        threads.append((threading.current_thread().name, started.wait(timeout=10)))
+        return real_screen(*args)
+
+    def build(model, data, **kwargs):
+        started.set()
+        builds.append(data.X.shape[1])
+        return real_build(model, data, **kwargs)
+
+    monkeypatch.setattr(inference, "aliased_columns", screen)
+    monkeypatch.setattr(inference, "build", build)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((200, 3))
+    y = rng.poisson(np.exp(0.3 * X[:, 0]))
+    br.RGLM("poisson").fit(X, y, method="mle")
+    assert threads == [("bayes_rglm-screen_0", True)] and builds == [3]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", br.AliasingWarning)
+        fit = br.RGLM("poisson").fit(np.c_[X, X[:, 1]], y, method="mle")
+    assert builds == [3, 4, 3]
+    reference = br.RGLM("poisson").fit(X, y, method="mle")
+    np.testing.assert_allclose(np.ravel(fit.params["w0"])[:3], np.ravel(reference.params["w0"]), rtol=1e-10)
 
 
 def test_detection_follows_r_order_and_tolerance():

@@ -15,6 +15,8 @@ Examples
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import numbers
 import warnings
 
@@ -196,6 +198,12 @@ def fit(
         return _fit(model, X, y, method.lower(), exposure=exposure, progress=progress, **arguments, **options)
 
 
+@functools.cache
+def _background() -> concurrent.futures.ThreadPoolExecutor:
+    """One worker thread for host-side work that overlaps a fit's own (the aliasing screen)."""
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bayes_rglm-screen")
+
+
 def _fit(model, X, y, method, *, data, seed, offset, trials, weights, exposure, progress, **options):
     """:func:`fit` inside its precision scope."""
     devices = options.pop("devices", None)
@@ -253,10 +261,21 @@ def _fit(model, X, y, method, *, data, seed, offset, trials, weights, exposure, 
     else:
         data = model.prepare(X, y, offset=offset, trials=trials, weights=weights, exposure=exposure)
     guard_mappings()
-    aliased = None
+    aliased, target = None, None
     if method == "mle" and model.depth == 0:
-        aliased = aliased_columns(data.X, intercept=model.family.has_output_bias)
+        screen = _background().submit(aliased_columns, data.X, model.family.has_output_bias)
+        if data.X.shape[1] + int(model.family.has_output_bias) < len(data.y):
+            # The aliasing screen (a Gram matrix, on one BLAS thread) runs in a thread while the target is
+            # built (the standardisation, numpy on the other core); the target is built again, without the
+            # aliased columns, only where some are found. With as many coefficients as rows the screen
+            # comes first: the check below must raise before anything is compiled.
+            try:
+                target = build(model, data, devices=devices, **TARGETS[method])
+            finally:
+                concurrent.futures.wait([screen])  # the screen reads data.X: never left running past this call
+        aliased = screen.result()
         if aliased.any():
+            target = None
             names = [name for name, a in zip(data.feature_names, aliased, strict=True) if a]
             warnings.warn(
                 f"{len(names)} column(s) of X are aliased (linearly dependent on earlier columns, or the "
@@ -272,11 +291,12 @@ def _fit(model, X, y, method, *, data, seed, offset, trials, weights, exposure, 
         if model.family.glm_dispersion is not None and model.family.nuisance and rank >= len(data.y):
             raise ValueError(
                 f"X has {data.X.shape[1]} columns and {len(data.y)} rows: the {rank} coefficients that are identified "
-                f"fit every row exactly, so the maximum-likelihood {model.family.nuisance[0].name} is 0 (no residual "
-                "degrees of freedom). Use fewer columns, or method='map' (a prior) for more columns than rows"
+                "fit every row exactly, so the maximum-likelihood dispersion is 0 (no residual degrees of freedom). "
+                "Use fewer columns, or method='map' (a prior) for more columns than rows"
             )
-    fitted = data if aliased is None else data._replace(X=data.X[:, ~aliased])
-    target = build(model, fitted, devices=devices, **TARGETS[method])
+    if target is None:
+        fitted = data if aliased is None else data._replace(X=data.X[:, ~aliased])
+        target = build(model, fitted, devices=devices, **TARGETS[method])
     if method in ("mle", "map"):
         n_given = len(data.y) + data.dropped
         groups = check_cov_type(options.get("cov_type", "observed"), options.get("groups"), n_given, data.kept)
