@@ -12,8 +12,8 @@ The learning rate decays by a cosine to 0, and ``q``'s parameters are averaged o
 of the steps (Polyak averaging), which removes most of the noise of the last iterates: the posterior
 correlations of a conjugate model agree with the exact ones to about 0.03 whatever the seed, against
 0.2 for the last iterate.  A stopping rule watches the smoothed ELBO (the mean loss over windows of
-:data:`WINDOW_SHARE` of the steps): from half-way on, once the last two windows differ by less than
-``tol`` of its size plus twice the noise of that difference (:func:`_flat`), the averaging quarter
+:data:`~.schedule.WINDOW_SHARE` of the steps): from half-way on, once the last two windows differ by less than
+``tol`` of its size plus twice the noise of that difference (:func:`~.schedule.settled`), the averaging quarter
 starts at once and the run ends a third later.  ``fit.info["converged"]`` is the rule's verdict at the
 end (False warns with a ConvergenceWarning; None: a run shorter than two windows of 250 steps, too short
 to judge).  Every fit reports the PSIS k-hat of its draws
@@ -77,31 +77,13 @@ from .estimate import Estimate
 from .guides import FAMILIES
 from .problem import padded_size
 from .psis import diagnose, draws_for_psis, log_joint
+from .schedule import AVERAGE_SHARE, EARLIEST_STOP, WINDOW_SHARE, check_learning_rate, cosine_rate, settled
 from .stream import Batches, RowSource
 from .target import Layout, Target
 
 GUIDES = ("normal", "lowrank", "mvn")
 CHUNK_STEPS = 250  # steps per compiled call (a progress-bar tick); the last call masks the steps past num_steps
 DRAW_BLOCK = 500  # draws from q per compiled call
-_FINAL_RATE = 0.0  # the default schedule decays the learning rate to this share of its start
-AVERAGE_SHARE = 0.25  # q's parameters are averaged over this last share of the steps (Polyak averaging)
-WINDOW_SHARE = 0.1  # the smoothed ELBO is its mean over windows of this share of num_steps (at least a chunk)
-EARLIEST_STOP = 0.5  # the stopping rule is checked from this share of num_steps on
-
-
-def _check_learning_rate(learning_rate) -> None:
-    if callable(learning_rate):
-        return
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, int | float) or not learning_rate > 0:
-        raise ValueError(f"learning_rate must be a positive number or an optax schedule, got {learning_rate!r}")
-
-
-def cosine_rate(rate, num_steps, step):
-    """The default schedule: cosine decay from ``rate`` to 0 over ``num_steps`` (optax's
-    ``cosine_decay_schedule(rate, num_steps)``), with ``rate`` and ``num_steps`` traced values, so one
-    compiled program serves every rate and run length."""
-    progress = jnp.minimum(step, num_steps) / num_steps
-    return rate * ((1.0 - _FINAL_RATE) * 0.5 * (1.0 + jnp.cos(jnp.pi * progress)) + _FINAL_RATE)
 
 
 # --- the compiled step loop ---------------------------------------------------------------------------
@@ -267,7 +249,7 @@ def prepare(
         rank = int(rank) if rank is not None else max(1, int(round(math.sqrt(d))))
     else:
         rank = None
-    _check_learning_rate(learning_rate)
+    check_learning_rate(learning_rate)
     family, start_carry, step_chunk, draw_block = _compiled_chunk(
         target.layout,
         guide,
@@ -304,7 +286,7 @@ def fit_svi(
 ) -> Estimate:
     """Fit the guide by Adam on the (minibatch) ELBO, then draw ``num_samples`` from it.
 
-    ``tol``: the stopping rule's relative change of the smoothed ELBO (:func:`_flat`); None runs every step
+    ``tol``: the stopping rule's relative change of the smoothed ELBO (:func:`~.schedule.settled`); None runs every step
     (``converged`` is then judged at the end with the default tolerance).  ``psis=False`` skips the k-hat.
     """
     run = prepare(
@@ -345,7 +327,7 @@ def fit_svi(
             break
         averaging = done >= (1.0 - AVERAGE_SHARE) * num_steps
         checked = done >= EARLIEST_STOP * num_steps and not averaging
-        if tol is not None and stopped_early is None and checked and _flat(np.concatenate(losses), smoothing, tol):
+        if tol is not None and stopped_early is None and checked and settled(np.concatenate(losses), smoothing, tol):
             # The stopping rule: the smoothed ELBO has stopped changing, so the averaging phase starts now: the
             # run ends after a further third of the steps so far, the learning rate on the schedule's tail.
             stopped_early = done
@@ -379,7 +361,7 @@ def fit_svi(
     elif len(loss_trace) < 2 * smoothing:
         converged = None  # too short to judge: fewer than two windows of the smoothed ELBO
     else:
-        converged = _flat(loss_trace, smoothing, tol)
+        converged = settled(loss_trace, smoothing, tol)
     info = {
         "guide": guide,
         "num_steps": int(len(loss_trace)),
@@ -413,22 +395,6 @@ def fit_svi(
     else:
         info["pareto_k"] = None
     return Estimate(params, samples, None, info)
-
-
-def _flat(losses: np.ndarray, window: int, tol: float) -> bool:
-    """The stopping rule: the smoothed ELBO (the mean loss over a window) changed between the last two
-    windows by at most ``tol`` of its size plus twice the standard error of that change (the minibatch noise):
-
-        |m_2 - m_1| <= tol |m_2| + 2 sqrt(s_1^2 / w + s_2^2 / w).
-    """
-    if len(losses) < 2 * window:
-        return False
-    first, last = losses[-2 * window : -window], losses[-window:]
-    if not (np.isfinite(first).all() and np.isfinite(last).all()):
-        return False
-    change = abs(last.mean() - first.mean())
-    noise = 2.0 * np.sqrt((first.var() + last.var()) / window)
-    return bool(change <= tol * abs(last.mean()) + noise)
 
 
 def _batches(run: Run, seed: int) -> Batches | None:
