@@ -16,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures
-import functools
 import numbers
 import warnings
 
@@ -198,12 +197,6 @@ def fit(
         return _fit(model, X, y, method.lower(), exposure=exposure, progress=progress, **arguments, **options)
 
 
-@functools.cache
-def _background() -> concurrent.futures.ThreadPoolExecutor:
-    """One worker thread for host-side work that overlaps a fit's own (the aliasing screen)."""
-    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bayes_rglm-screen")
-
-
 def _fit(model, X, y, method, *, data, seed, offset, trials, weights, exposure, progress, **options):
     """:func:`fit` inside its precision scope."""
     devices = options.pop("devices", None)
@@ -263,16 +256,15 @@ def _fit(model, X, y, method, *, data, seed, offset, trials, weights, exposure, 
     guard_mappings()
     aliased, target = None, None
     if method == "mle" and model.depth == 0:
-        screen = _background().submit(aliased_columns, data.X, model.family.has_output_bias)
-        if data.X.shape[1] + int(model.family.has_output_bias) < len(data.y):
-            # The aliasing screen (a Gram matrix, on one BLAS thread) runs in a thread while the target is
-            # built (the standardisation, numpy on the other core); the target is built again, without the
-            # aliased columns, only where some are found. With as many coefficients as rows the screen
-            # comes first: the check below must raise before anything is compiled.
-            try:
+        # A thread of this fit's own: leaving the block waits for the screen, which reads data.X.
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bayes_rglm-screen") as pool:
+            screen = pool.submit(aliased_columns, data.X, model.family.has_output_bias)
+            if data.X.shape[1] + int(model.family.has_output_bias) < len(data.y):
+                # The aliasing screen (a Gram matrix, on one BLAS thread) runs in the thread while the target
+                # is built (the standardisation, numpy on the other core); the target is built again, without
+                # the aliased columns, only where some are found. With as many coefficients as rows the
+                # screen comes first: the check below must raise before anything is compiled.
                 target = build(model, data, devices=devices, **TARGETS[method])
-            finally:
-                concurrent.futures.wait([screen])  # the screen reads data.X: never left running past this call
         aliased = screen.result()
         if aliased.any():
             target = None
