@@ -239,9 +239,9 @@ def one_blas_thread():
     """A context in which numpy's BLAS and LAPACK calls run on the calling thread alone.
 
     OpenBLAS's worker threads keep spinning for a while after each threaded
-    call (up to about 0.1 s), taking a core from the XLA program that runs
-    next: a host-side Gram matrix of 100,000 x 50 before a depth-0 Newton solve
-    made the solve 25 ms (15%) slower, while its second thread saved 2 ms.
+    call, taking a core from the XLA program that runs next: a host-side Gram
+    matrix of 100,000 x 50 before a depth-0 Newton solve made the solve 25 ms
+    (15%) slower, while its second thread saved 2 ms.
 
     Examples
     --------

@@ -7,8 +7,11 @@ Each script is run as ``python benchmarks/NAME.py`` (so this folder is on
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -114,6 +117,20 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def worker_result(cmd: list[str], prefix: str, label: str) -> dict:
+    """Run a benchmark worker subprocess and return the JSON of its last stdout line starting with ``prefix``.
+
+    A failed worker (non-zero exit, or no result line) has the tails of its output copied to stderr and
+    raises ``RuntimeError`` naming ``label``.
+    """
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(prefix)]
+    if proc.returncode != 0 or not lines:
+        sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
+        raise RuntimeError(f"worker {label} failed with exit code {proc.returncode}")
+    return json.loads(lines[-1][len(prefix) :])
 
 
 def timed(call):

@@ -45,14 +45,13 @@ import datetime as _dt
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import footer, versions, write_section, yes
+from _common import footer, versions, worker_result, write_section, yes
 
 LIBRARIES = ("bayes_rglm", "statsmodels", "glum", "sklearn")
 FAMILIES = ("logistic", "poisson")
@@ -296,12 +295,7 @@ def run_all(n: int, p: int, repeats: int, processes: int) -> list[dict]:
                     str(repeats),
                 ]
                 print(f"[glm_mle] {round_ + 1}/{processes} {lib:12s} {family:8s} ...", end=" ", flush=True)
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
-                if proc.returncode != 0 or not lines:
-                    sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
-                    raise RuntimeError(f"worker {lib} {family} failed with exit code {proc.returncode}")
-                result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+                result = worker_result(cmd, RESULT_PREFIX, f"{lib} {family}")
                 print(
                     f"cold {result['cold_s']:.3f} s, warm {result['warm_median_s']:.3f} s, NLL {result['nll']:.6f}",
                     flush=True,

@@ -67,14 +67,13 @@ import datetime as _dt
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import Compiles, fmt_load, footer, load_average, versions, write_section, yes
+from _common import Compiles, fmt_load, footer, load_average, versions, worker_result, write_section, yes
 
 SETTINGS = ("bnn", "sin")
 IMPLS = ("bayes_rglm", "bayes_rglm_sequential", "numpyro", "numpyro_parallel")
@@ -365,12 +364,7 @@ def run_all(args) -> list[dict]:
                 ]
                 print(f"[nuts_bnn] {setting:4s} {impl:21s} seed {seed} ...", end=" ", flush=True)
                 started = time.perf_counter()
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
-                if proc.returncode != 0 or not lines:
-                    sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
-                    raise RuntimeError(f"worker {setting} {impl} seed {seed} failed with exit code {proc.returncode}")
-                part = json.loads(lines[-1][len(RESULT_PREFIX) :])
+                part = worker_result(cmd, RESULT_PREFIX, f"{setting} {impl} seed {seed}")
                 run = part["runs"][0]
                 print(
                     f"ESS/s {run['ess_per_s']:.2f} (median ESS {run['ess_median']:.0f}, fit {run['wall_s']:.1f} s, "

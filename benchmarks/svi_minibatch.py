@@ -74,14 +74,13 @@ import datetime as _dt
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-from _common import Compiles, fmt_load, footer, load_average, versions, write_section, yes
+from _common import Compiles, fmt_load, footer, load_average, versions, worker_result, write_section, yes
 
 IMPLS = ("bayes_rglm", "numpyro_plate", "jax_optax")
 LABELS = {"bayes_rglm": "bayes_rglm", "numpyro_plate": "numpyro plate(subsample_size)", "jax_optax": "jax+optax"}
@@ -553,12 +552,7 @@ def run_all(args) -> list[dict]:
             ]
             print(f"[svi_minibatch] {impl:14s} N={n:>9,} ...", end=" ", flush=True)
             started = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)]
-            if proc.returncode != 0 or not lines:
-                sys.stderr.write(proc.stdout[-4000:] + "\n" + proc.stderr[-4000:] + "\n")
-                raise RuntimeError(f"worker {impl} N={n} failed with exit code {proc.returncode}")
-            result = json.loads(lines[-1][len(RESULT_PREFIX) :])
+            result = worker_result(cmd, RESULT_PREFIX, f"{impl} N={n}")
             result["worker_wall_s"] = time.perf_counter() - started
             if impl == "decompose":
                 print(
